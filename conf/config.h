@@ -1,0 +1,76 @@
+/* The configuration model: one immutable snapshot, built from a libconfig
+ * file by a table of keys (type, range, default), validated completely before
+ * anyone sees it. Errors name file and line. Reload (a later issue) builds a
+ * new snapshot and publishes it only if valid.
+ *
+ * Every key is documented in conf/ternd.conf. */
+#ifndef TERN_CONF_CONFIG_H
+#define TERN_CONF_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/log.h"
+#include "common/sockaddr.h"
+#include "conf/cidr.h"
+#include "conf/secrets.h"
+
+#define CONF_MAX_LISTEN 16
+#define CONF_MAX_CIDRS  256
+#define CONF_MAX_PATH   4096
+#define CONF_MAX_REALM  128
+#define CONF_MAX_SOFTWARE 128
+
+struct tern_config {
+	char path[CONF_MAX_PATH];                 /* the file this came from */
+
+	/* top level */
+	unsigned workers;                         /* "workers", 0 = one per CPU (resolved at load) */
+	char realm[CONF_MAX_REALM];               /* "realm", required, 1..127 printable chars */
+	char software[CONF_MAX_SOFTWARE];         /* "software", "" = no SOFTWARE attribute */
+
+	/* listen { udp = [...]; tcp = [...]; } -- "addr:port" strings */
+	size_t n_udp, n_tcp;
+	struct sockaddr_storage udp[CONF_MAX_LISTEN];
+	struct sockaddr_storage tcp[CONF_MAX_LISTEN];
+
+	/* relay { addresses = [...]; port_min; port_max; } -- at most one address per family */
+	bool has_relay_v4, has_relay_v6;
+	struct sockaddr_storage relay_v4, relay_v6; /* port 0 */
+	uint16_t port_min, port_max;              /* default 49152..65535, min <= max */
+
+	/* auth { secrets_file; hmac; max_ttl; nonce_lifetime; clock_skew; } */
+	char secrets_file[CONF_MAX_PATH];         /* resolved relative to the config file's folder */
+	struct secrets secrets;                    /* loaded from secrets_file; hmac from "hmac" */
+	int64_t max_ttl;                          /* seconds, default 86400, 60..31536000 */
+	uint32_t nonce_lifetime;                  /* seconds, default 600, 10..86400 */
+	int64_t clock_skew;                       /* seconds, default 30, 0..600 */
+
+	/* limits { ... } */
+	uint32_t allocations_total;               /* default 100000, 1..10000000 */
+	uint32_t allocations_per_user;            /* default 20, 1..100000 */
+	uint32_t permissions_per_allocation;      /* default 32, 1..1024 */
+	uint32_t channels_per_allocation;         /* default 32, 1..4096 */
+	uint32_t default_lifetime;                /* seconds, default 600, 30..86400 */
+	uint32_t max_lifetime;                    /* seconds, default 3600, default_lifetime..86400 */
+	uint32_t unauth_rate;                     /* answers/s per source bucket, default 20, 1..100000 */
+	uint32_t unauth_burst;                    /* default 40, 1..100000 */
+
+	/* peers { allow = [...]; deny = [...]; } */
+	size_t n_allow, n_deny;
+	struct cidr allow[CONF_MAX_CIDRS];
+	struct cidr deny[CONF_MAX_CIDRS];
+
+	/* log { level = "info"; } */
+	enum log_level log_level;
+};
+
+/* Loads and validates. On failure writes "file:line: message" (or
+ * "file: message" when no line applies) to err and returns negative errno;
+ * *out is untouched. On success *out is a new heap snapshot that
+ * conf_free() releases (it wipes the secrets). */
+int conf_load(const char *path, struct tern_config **out, char *err, size_t err_cap);
+void conf_free(struct tern_config *c);
+
+#endif
