@@ -162,6 +162,12 @@ int stun_attr_get_password_alg(const struct stun_msg *msg, const struct stun_att
 int stun_msg_check_integrity(const struct stun_msg *msg, const uint8_t *key, size_t key_len);
 int stun_msg_check_integrity_sha256(const struct stun_msg *msg, const uint8_t *key, size_t key_len);
 
+/* FINGERPRINT value (CRC-32 xor 0x5354554e) of the message in buf whose
+ * FINGERPRINT attribute header sits at fp_offset: the CRC covers the bytes
+ * before it, with the header length field taken as ending after that
+ * attribute. Shared by the parser and the builder. */
+uint32_t stun_fingerprint(const uint8_t *buf, size_t fp_offset);
+
 /* Long-term keys: out must hold 16 bytes (MD5) or 32 bytes (SHA-256). */
 void stun_long_term_key_md5(const char *username, size_t ulen, const char *realm, size_t rlen,
 			    const char *password, size_t plen, uint8_t out[16]);
