@@ -1,1 +1,129 @@
-/* placeholder: module in progress */
+/* Worker threads: each opens its own listening sockets, runs its own loop
+ * and owns everything it creates. The daemon waits on the startup
+ * handshake so "ready" means every worker is listening. */
+#include "relay/io/worker.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/monotime.h"
+
+#define TICK_MS 1000
+
+static _Thread_local struct worker *current_worker;
+
+struct worker *worker_self(void) { return current_worker; }
+
+void worker_touch_clock(struct worker *w)
+{
+	w->turn.now_ms = monotime_ms();
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct worker *w = arg;
+	worker_touch_clock(w);
+	turn_server_tick(&w->turn);
+	tcp_sweep(w, w->turn.now_ms);
+}
+
+static void on_stop(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct worker *w = arg;
+	event_base_loopbreak(w->base);
+}
+
+static void report_start(struct worker *w, int error)
+{
+	pthread_mutex_lock(w->start_lock);
+	w->start_error = error;
+	w->started = true;
+	pthread_cond_broadcast(w->start_cond);
+	pthread_mutex_unlock(w->start_lock);
+}
+
+static int worker_setup(struct worker *w)
+{
+	w->base = event_base_new();
+	w->batch = calloc(1, sizeof(*w->batch));
+	if (!w->base || !w->batch) {
+		snprintf(w->start_msg, sizeof(w->start_msg), "out of memory");
+		return -ENOMEM;
+	}
+	int r = turn_server_init(&w->turn, w->shared, &relay_io_ops, w);
+	if (r < 0) {
+		snprintf(w->start_msg, sizeof(w->start_msg), "cannot set up: %s", strerror(-r));
+		return r;
+	}
+	r = udp_listeners_open(w, w->start_msg, sizeof(w->start_msg));
+	if (r == 0)
+		r = tcp_listeners_open(w, w->start_msg, sizeof(w->start_msg));
+	if (r < 0)
+		return r;
+	w->stop = event_new(w->base, -1, 0, on_stop, w);
+	if (!w->stop) {
+		snprintf(w->start_msg, sizeof(w->start_msg), "out of memory");
+		return -ENOMEM;
+	}
+	w->tick = event_new(w->base, -1, EV_PERSIST, on_tick, w);
+	struct timeval tv = { .tv_sec = TICK_MS / 1000, .tv_usec = (TICK_MS % 1000) * 1000 };
+	if (!w->tick || event_add(w->tick, &tv) < 0) {
+		snprintf(w->start_msg, sizeof(w->start_msg), "cannot start the timer");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void worker_teardown(struct worker *w)
+{
+	if (w->tick)
+		event_free(w->tick);
+	if (w->stop)
+		event_free(w->stop);
+	w->stop = NULL;
+	tcp_close_all(w);
+	turn_server_destroy(&w->turn);
+	udp_listeners_close(w);
+	tcp_listeners_close(w);
+	if (w->base)
+		event_base_free(w->base);
+	free(w->batch);
+	w->tick = NULL;
+	w->base = NULL;
+	w->batch = NULL;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	current_worker = w;
+	int r = worker_setup(w);
+	report_start(w, r);
+	if (r == 0)
+		event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
+	worker_teardown(w);
+	return NULL;
+}
+
+int worker_start(struct worker *w)
+{
+	return -pthread_create(&w->thread, NULL, worker_main, w);
+}
+
+void worker_stop(struct worker *w)
+{
+	/* An activated event is kept even if the loop has not started yet, so
+	 * there is no window in which the request is lost. A worker that failed
+	 * to start has already left. */
+	if (w->start_error == 0 && w->stop)
+		event_active(w->stop, 0, 0);
+	pthread_join(w->thread, NULL);
+}

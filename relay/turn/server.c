@@ -1,1 +1,335 @@
-/* placeholder: module in progress */
+/* The TURN server of one worker: message dispatch, answers, allocation
+ * lifecycle and the expiry sweep. Authentication is in auth.c, the four
+ * request methods in methods.c and the relayed-packet path in datapath.c. */
+#include "relay/turn/server_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "common/monotime.h"
+
+int turn_shared_init(struct turn_shared *sh, const struct tern_config *conf, char *err, size_t cap)
+{
+	memset(sh, 0, sizeof(*sh));
+	sh->conf = conf;
+	int r = nonce_key_init(&sh->nonce_key);
+	if (r < 0) {
+		snprintf(err, cap, "cannot make a nonce key: %s", strerror(-r));
+		return r;
+	}
+	peer_policy_init(&sh->policy);
+	for (size_t i = 0; i < conf->n_allow && r == 0; i++)
+		r = peer_policy_allow(&sh->policy, &conf->allow[i]);
+	for (size_t i = 0; i < conf->n_deny && r == 0; i++)
+		r = peer_policy_deny(&sh->policy, &conf->deny[i]);
+	for (size_t i = 0; i < conf->n_udp && r == 0; i++)
+		r = peer_policy_add_own(&sh->policy, &conf->udp[i]);
+	for (size_t i = 0; i < conf->n_tcp && r == 0; i++)
+		r = peer_policy_add_own(&sh->policy, &conf->tcp[i]);
+	if (r < 0) {
+		snprintf(err, cap, "peer policy: too many entries");
+		return r;
+	}
+	r = port_pool_init(&sh->ports, conf->port_min, conf->port_max);
+	if (r == 0)
+		r = user_quota_init(&sh->quota, 4096);
+	if (r < 0)
+		snprintf(err, cap, "cannot set up shared state: %s", strerror(-r));
+	return r;
+}
+
+void turn_shared_destroy(struct turn_shared *sh)
+{
+	user_quota_destroy(&sh->quota);
+	port_pool_destroy(&sh->ports);
+	explicit_bzero(&sh->nonce_key, sizeof(sh->nonce_key));
+}
+
+int turn_server_init(struct turn_server *s, struct turn_shared *shared,
+		     const struct turn_io_ops *ops, void *io)
+{
+	memset(s, 0, sizeof(*s));
+	s->shared = shared;
+	s->ops = ops;
+	s->io = io;
+	s->now_ms = monotime_ms();
+	int r = alloc_table_init(&s->table, 1024);
+	if (r < 0)
+		return r;
+	return ratelimit_init(&s->unauth_limit, shared->conf->unauth_rate, shared->conf->unauth_burst);
+}
+
+void turn_server_destroy(struct turn_server *s)
+{
+	while (s->n_allocations)
+		turn_allocation_delete(s, s->all[s->n_allocations - 1], TURN_DEL_SHUTDOWN);
+	free(s->all);
+	s->all = NULL;
+	alloc_table_destroy(&s->table);
+}
+
+bool turn_unauth_allowed(struct turn_server *s, const struct turn_client *from)
+{
+	if (ratelimit_take(&s->unauth_limit, &from->addr, s->now_ms))
+		return true;
+	s->counters.rate_limited++;
+	return false;
+}
+
+/* ---- answers ---- */
+
+void turn_answer_start(struct turn_server *s, struct stun_builder *b, const struct turn_req *req,
+		       enum stun_class cls)
+{
+	stun_build_init(b, s->out, sizeof(s->out), stun_type(req->method, cls), req->msg->tid);
+}
+
+static void cache_response(struct turn_cached_response *c, const uint8_t *tid,
+			   const uint8_t *bytes, size_t len)
+{
+	if (len > sizeof(c->bytes)) {
+		c->len = 0;
+		return;
+	}
+	memcpy(c->tid, tid, STUN_TID_LEN);
+	memcpy(c->bytes, bytes, len);
+	c->len = (uint16_t)len;
+}
+
+void turn_answer_send(struct turn_server *s, struct stun_builder *b, struct turn_req *req)
+{
+	const struct tern_config *conf = s->shared->conf;
+	if (req->authenticated) {
+		if (conf->software[0])
+			stun_build_attr(b, STUN_ATTR_SOFTWARE, conf->software, strlen(conf->software));
+		if (req->use_sha256_mi)
+			stun_build_integrity_sha256(b, req->key, req->key_len);
+		else
+			stun_build_integrity(b, req->key, req->key_len);
+	}
+	if (req->msg->fingerprint_offset)
+		stun_build_fingerprint(b);
+	int len = stun_build_finish(b);
+	if (len < 0)
+		return;
+	s->ops->send_client(s->io, req->from, b->buf, (size_t)len);
+	/* The allocation may be gone (Refresh 0): only cache on a live one. */
+	struct allocation *a = req->alloc;
+	if (req->authenticated && a && req->method != TURN_ALLOCATE)
+		cache_response(&a->last_response, req->msg->tid, b->buf, (size_t)len);
+	else if (req->authenticated && a && req->method == TURN_ALLOCATE)
+		cache_response(&a->allocate_response, req->msg->tid, b->buf, (size_t)len);
+}
+
+void turn_answer_error(struct turn_server *s, struct turn_req *req, int code)
+{
+	struct stun_builder b;
+	turn_answer_start(s, &b, req, STUN_ERROR);
+	stun_build_error(&b, code, NULL);
+	turn_answer_send(s, &b, req);
+}
+
+static void answer_unknown_attributes(struct turn_server *s, struct turn_req *req)
+{
+	struct stun_builder b;
+	turn_answer_start(s, &b, req, STUN_ERROR);
+	stun_build_error(&b, 420, NULL);
+	stun_build_unknown_attrs(&b, req->msg->unknown, req->msg->n_unknown);
+	turn_answer_send(s, &b, req);
+}
+
+/* ---- dispatch ---- */
+
+static void handle_binding(struct turn_server *s, struct turn_req *req)
+{
+	if (!turn_unauth_allowed(s, req->from))
+		return;
+	if (req->msg->n_unknown) {
+		answer_unknown_attributes(s, req);
+		return;
+	}
+	struct stun_builder b;
+	turn_answer_start(s, &b, req, STUN_SUCCESS);
+	stun_build_xor_addr(&b, STUN_ATTR_XOR_MAPPED_ADDRESS, &req->from->addr);
+	turn_answer_send(s, &b, req);
+}
+
+static bool resend_cached(struct turn_server *s, const struct turn_req *req)
+{
+	struct allocation *a = req->alloc;
+	if (!a)
+		return false;
+	const struct turn_cached_response *c =
+		req->method == TURN_ALLOCATE ? &a->allocate_response : &a->last_response;
+	if (!c->len || memcmp(c->tid, req->msg->tid, STUN_TID_LEN) != 0)
+		return false;
+	s->ops->send_client(s->io, req->from, c->bytes, c->len);
+	return true;
+}
+
+static void handle_request(struct turn_server *s, struct turn_req *req)
+{
+	s->counters.requests++;
+	if (req->method == STUN_BINDING) {
+		handle_binding(s, req);
+		return;
+	}
+	if (req->method != TURN_ALLOCATE && req->method != TURN_REFRESH &&
+	    req->method != TURN_CREATE_PERMISSION && req->method != TURN_CHANNEL_BIND) {
+		if (turn_unauth_allowed(s, req->from))
+			turn_answer_error(s, req, 400);
+		return;
+	}
+	/* A retransmission gets the very bytes of the first answer (RFC 8656
+	 * section 7.2 for Allocate; the same courtesy for the others). */
+	if (resend_cached(s, req))
+		return;
+	if (turn_auth_request(s, req) < 0)
+		return;
+	if (req->msg->n_unknown) {
+		answer_unknown_attributes(s, req);
+		return;
+	}
+	switch (req->method) {
+	case TURN_ALLOCATE: turn_handle_allocate(s, req); break;
+	case TURN_REFRESH: turn_handle_refresh(s, req); break;
+	case TURN_CREATE_PERMISSION: turn_handle_create_permission(s, req); break;
+	case TURN_CHANNEL_BIND: turn_handle_channel_bind(s, req); break;
+	}
+}
+
+void turn_server_client_input(struct turn_server *s, const struct turn_client *from,
+			      struct allocation **alloc_slot, const uint8_t *buf, size_t len)
+{
+	struct allocation *a = alloc_slot ? *alloc_slot : alloc_table_find(&s->table, from);
+	if (turn_is_channel_data(buf, len)) {
+		if (a)
+			turn_handle_channel_data(s, a, buf, len);
+		else
+			s->counters.dropped_no_permission++;
+		return;
+	}
+	struct stun_msg msg;
+	if (stun_msg_parse(&msg, buf, len) < 0) {
+		s->counters.malformed++;
+		return;
+	}
+	enum stun_class cls = stun_type_class(msg.type);
+	uint16_t method = stun_type_method(msg.type);
+	if (cls == STUN_INDICATION) {
+		s->counters.indications++;
+		if (method == TURN_SEND && a)
+			turn_handle_send_indication(s, a, &msg);
+		return;
+	}
+	if (cls != STUN_REQUEST)
+		return; /* responses are not for a server */
+	struct turn_req req = {
+		.from = from, .alloc_slot = alloc_slot, .alloc = a, .msg = &msg, .method = method,
+	};
+	handle_request(s, &req);
+	explicit_bzero(req.key, sizeof(req.key));
+}
+
+/* ---- allocation lifecycle ---- */
+
+int turn_allocation_register(struct turn_server *s, struct allocation *a,
+			     struct allocation **alloc_slot)
+{
+	if (s->n_allocations == s->all_cap) {
+		size_t cap = s->all_cap ? s->all_cap * 2 : 64;
+		struct allocation **all = realloc(s->all, cap * sizeof(*all));
+		if (!all)
+			return -ENOMEM;
+		s->all = all;
+		s->all_cap = cap;
+	}
+	if (getrandom(&a->id, sizeof(a->id), 0) != (ssize_t)sizeof(a->id))
+		a->id = (uint64_t)(uintptr_t)a ^ s->now_ms;
+	a->all_index = s->n_allocations;
+	s->all[s->n_allocations++] = a;
+	if (alloc_slot) {
+		*alloc_slot = a;
+		a->conn_slot = alloc_slot;
+	} else {
+		alloc_table_insert(&s->table, a);
+	}
+	s->counters.allocations_created++;
+	return 0;
+}
+
+void turn_allocation_release(struct turn_server *s, struct allocation *a)
+{
+	struct turn_shared *sh = s->shared;
+	for (unsigned i = 0; i < a->n_relay; i++) {
+		struct turn_relay *r = &a->relay[i];
+		if (r->fd >= 0)
+			s->ops->relay_close(s->io, r);
+		port_pool_put(&sh->ports, r->addr.ss_family, sockaddr_port(&r->addr));
+	}
+	a->n_relay = 0;
+	if (a->user_id_len)
+		user_quota_release(&sh->quota, a->username + a->user_id_off, a->user_id_len);
+	a->user_id_len = 0;
+}
+
+void turn_allocation_delete(struct turn_server *s, struct allocation *a,
+			    enum turn_delete_reason why)
+{
+	turn_allocation_release(s, a);
+	if (a->conn_slot)
+		*a->conn_slot = NULL;
+	else
+		alloc_table_remove(&s->table, a);
+	size_t i = a->all_index;
+	s->all[i] = s->all[--s->n_allocations];
+	s->all[i]->all_index = i;
+	if (why == TURN_DEL_EXPIRED || why == TURN_DEL_CREDENTIAL)
+		s->counters.allocations_expired++;
+	else
+		s->counters.allocations_deleted++;
+	allocation_free(a);
+}
+
+void turn_server_conn_closed(struct turn_server *s, struct allocation *a)
+{
+	if (a)
+		turn_allocation_delete(s, a, TURN_DEL_CONNECTION);
+}
+
+void turn_server_tick(struct turn_server *s)
+{
+	int64_t wall = walltime_s();
+	for (size_t i = 0; i < s->n_allocations;) {
+		struct allocation *a = s->all[i];
+		if (a->expires_ms <= s->now_ms) {
+			turn_allocation_delete(s, a, TURN_DEL_EXPIRED);
+			continue; /* the last one moved into slot i */
+		}
+		if (wall >= a->cred_expiry) {
+			turn_allocation_delete(s, a, TURN_DEL_CREDENTIAL);
+			continue;
+		}
+		allocation_expire(a, s->now_ms);
+		i++;
+	}
+	port_pool_expire(&s->shared->ports, s->now_ms);
+}
+
+uint32_t turn_lifetime_for(const struct turn_server *s, int64_t requested, int64_t cred_expiry)
+{
+	const struct tern_config *conf = s->shared->conf;
+	int64_t lt = requested < 0 ? conf->default_lifetime : requested;
+	if (lt > conf->max_lifetime)
+		lt = conf->max_lifetime;
+	if (lt < conf->default_lifetime)
+		lt = conf->default_lifetime;
+	/* An allocation never outlives its credential. */
+	int64_t left = cred_expiry - walltime_s();
+	if (left < lt)
+		lt = left > 0 ? left : 0;
+	return (uint32_t)lt;
+}

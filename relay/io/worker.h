@@ -1,0 +1,100 @@
+/* A worker thread: its own libevent loop, its own SO_REUSEPORT listening
+ * sockets, its TURN server (allocations, relay sockets) and counters.
+ * Nothing in here is touched by another thread except `base` for loopbreak
+ * (libevent's thread support makes that safe) and the startup handshake. */
+#ifndef TERN_RELAY_IO_WORKER_H
+#define TERN_RELAY_IO_WORKER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+
+#include "conf/config.h"
+#include "relay/turn/server.h"
+
+#define WORKER_BATCH     16     /* datagrams per recvmmsg */
+#define WORKER_DGRAM_MAX 8192   /* larger datagrams are dropped as truncated */
+
+struct event_base;
+struct event;
+struct worker;
+struct tcp_conn;
+
+struct udp_listener {
+	struct worker *w;
+	int index;
+	int fd;
+	struct event *ev;
+};
+
+struct tcp_listener {
+	struct worker *w;
+	int fd;
+	struct event *ev;
+};
+
+/* Receive batch shared by all of this worker's sockets (callbacks never nest). */
+struct udp_batch {
+	struct mmsghdr msgs[WORKER_BATCH];
+	struct iovec iov[WORKER_BATCH];
+	struct sockaddr_storage addrs[WORKER_BATCH];
+	uint8_t data[WORKER_BATCH][WORKER_DGRAM_MAX];
+};
+
+struct worker {
+	unsigned index;
+	pthread_t thread;
+	struct event_base *base;
+	struct turn_shared *shared;
+	struct turn_server turn;
+	struct udp_listener udp[CONF_MAX_LISTEN];
+	size_t n_udp;
+	struct tcp_listener tcp[CONF_MAX_LISTEN];
+	size_t n_tcp;
+	struct tcp_conn *conns;         /* all open stream connections */
+	size_t n_conns;
+	struct event *tick;
+	struct event *stop;             /* activated by worker_stop from another thread */
+	struct udp_batch *batch;
+	uint64_t dropped_send, dropped_truncated;
+
+	/* Startup handshake with the daemon thread. */
+	pthread_mutex_t *start_lock;
+	pthread_cond_t *start_cond;
+	bool started;
+	int start_error;                /* 0 or negative errno */
+	char start_msg[256];
+};
+
+/* Starts the thread; the thread opens its sockets and reports through
+ * started/start_error under start_lock. */
+int worker_start(struct worker *w);
+/* Asks the loop to stop (from any thread) and joins it. */
+void worker_stop(struct worker *w);
+
+/* The worker whose thread is running (NULL on other threads). */
+struct worker *worker_self(void);
+
+/* Refreshes the turn server's cached clock; call at the top of every callback. */
+void worker_touch_clock(struct worker *w);
+
+/* udp.c */
+int udp_listeners_open(struct worker *w, char *err, size_t cap);
+void udp_listeners_close(struct worker *w);
+void udp_send_client(struct worker *w, const struct turn_client *to, const uint8_t *buf,
+		     size_t len);
+/* Fills the batch for recvmmsg and returns how many messages arrived (<= 0: none). */
+int udp_batch_receive(struct worker *w, int fd);
+
+/* tcp.c */
+int tcp_listeners_open(struct worker *w, char *err, size_t cap);
+void tcp_listeners_close(struct worker *w);
+void tcp_send_client(struct worker *w, const struct turn_client *to, const uint8_t *buf,
+		     size_t len);
+void tcp_sweep(struct worker *w, uint64_t now_ms);
+void tcp_close_all(struct worker *w);
+
+/* relay_sock.c */
+extern const struct turn_io_ops relay_io_ops;
+
+#endif

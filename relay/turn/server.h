@@ -1,0 +1,96 @@
+/* The TURN server logic of one worker (RFC 8656 over RFC 8489): takes
+ * client messages and peer datagrams, answers, relays, and keeps the
+ * worker's allocations. It knows nothing of libevent or sockets: the io
+ * layer hands it bytes and gives it a small table of operations to send
+ * bytes and open relay sockets, so it can be unit-tested with fakes.
+ *
+ * Shared with other workers (read-only or behind their own locks): the
+ * config snapshot, the nonce key, the port pool and the user quotas. */
+#ifndef TERN_RELAY_TURN_SERVER_H
+#define TERN_RELAY_TURN_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "auth/nonce.h"
+#include "conf/config.h"
+#include "relay/policy/peer_policy.h"
+#include "relay/policy/ratelimit.h"
+#include "relay/turn/alloc_table.h"
+#include "relay/turn/allocation.h"
+#include "relay/turn/port_pool.h"
+#include "relay/turn/user_quota.h"
+
+/* Operations the io layer provides. */
+struct turn_io_ops {
+	/* Sends one STUN or ChannelData message to a client (UDP: one datagram
+	 * from the listener; TCP/TLS: appended to the stream). */
+	void (*send_client)(void *io, const struct turn_client *to, const uint8_t *buf, size_t len);
+	/* Sends one datagram from a relay to a peer. */
+	void (*send_peer)(void *io, struct turn_relay *r, const struct sockaddr_storage *peer,
+			  const uint8_t *buf, size_t len);
+	/* Opens a relay socket bound to r->addr (address and port set by the
+	 * caller) and starts reading it; 0 or negative errno (-EADDRINUSE: try
+	 * another port). */
+	int (*relay_open)(void *io, struct turn_relay *r, bool dont_fragment);
+	void (*relay_close)(void *io, struct turn_relay *r);
+};
+
+/* What every worker shares. Built once by the daemon before workers start. */
+struct turn_shared {
+	const struct tern_config *conf;
+	struct nonce_key nonce_key;
+	struct peer_policy policy;
+	struct port_pool ports;
+	struct user_quota quota;
+};
+
+/* Counters a worker keeps for itself (summed by the metrics exporter later). */
+struct turn_counters {
+	uint64_t requests, indications, malformed, rate_limited;
+	uint64_t allocations_created, allocations_deleted, allocations_expired;
+	uint64_t auth_failures, peer_denied;
+	uint64_t relayed_pkts_to_peer, relayed_bytes_to_peer;
+	uint64_t relayed_pkts_to_client, relayed_bytes_to_client;
+	uint64_t dropped_no_permission;
+};
+
+struct turn_server {
+	struct turn_shared *shared;
+	const struct turn_io_ops *ops;
+	void *io;
+	uint64_t now_ms;                 /* monotonic, cached by the io layer per loop pass */
+	struct alloc_table table;        /* UDP allocations */
+	size_t n_allocations;            /* all of this worker's, UDP and stream */
+	struct ratelimit unauth_limit;
+	struct turn_counters counters;
+	/* Scratch for building answers: one message at a time per worker. */
+	uint8_t out[65536 + 64];
+	/* Every allocation of this worker, for the expiry sweep and teardown. */
+	struct allocation **all;
+	size_t all_cap;
+};
+
+int turn_server_init(struct turn_server *s, struct turn_shared *shared,
+		     const struct turn_io_ops *ops, void *io);
+/* Frees every allocation (closing relays through ops) and the tables. */
+void turn_server_destroy(struct turn_server *s);
+
+/* A message from a client: a UDP datagram or one framed TCP/TLS message.
+ * *alloc_slot is the connection's allocation for TCP/TLS (NULL for UDP); the
+ * server sets it when an allocation is made or freed on that connection. */
+void turn_server_client_input(struct turn_server *s, const struct turn_client *from,
+			      struct allocation **alloc_slot, const uint8_t *buf, size_t len);
+/* A datagram a relay socket received from a peer. */
+void turn_server_peer_input(struct turn_server *s, struct turn_relay *r,
+			    const struct sockaddr_storage *peer, const uint8_t *buf, size_t len);
+/* A TCP/TLS connection closed: its allocation (if any) goes with it. */
+void turn_server_conn_closed(struct turn_server *s, struct allocation *a);
+/* Expires allocations, permissions, channels; call about once a second. */
+void turn_server_tick(struct turn_server *s);
+
+/* Shared state. */
+int turn_shared_init(struct turn_shared *sh, const struct tern_config *conf, char *err, size_t cap);
+void turn_shared_destroy(struct turn_shared *sh);
+
+#endif
