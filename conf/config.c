@@ -1,1 +1,625 @@
-/* placeholder: module in progress */
+/* Loading the configuration (see config.h). One table lists every key with
+ * its type, range, default and field; loading walks the file once to reject
+ * anything the table does not know (a misspelt key silently ignored is how a
+ * relay ends up open), then applies the table, then checks the rules that
+ * span several keys, then loads the secrets. Every error names file:line.
+ *
+ * The file is read into memory by us (bounded size, no NUL bytes, no
+ * @include) and handed to libconfig as a string: the input is untrusted
+ * enough to be fuzzed, and an @include of /dev/stdin or of a huge file must
+ * not make --check-config hang. */
+#include "conf/config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <libconfig.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CONF_FILE_MAX   (1024 * 1024)
+#define CONF_QUOTE_MAX  64
+#define FIELD(f)        offsetof(struct tern_config, f)
+#define FIELD_SIZE(f)   sizeof(((struct tern_config *)0)->f)
+
+struct loader {
+	const char *path;           /* as given, for messages */
+	config_t cfg;
+	struct tern_config *c;
+	char *err;
+	size_t err_cap;
+};
+
+struct key;
+typedef int (*apply_fn)(struct loader *l, const struct key *k, const config_setting_t *s);
+
+/* One configuration key. `apply` is the key's type: it converts and
+ * range-checks the setting (or, when s is NULL, stores the default). */
+struct key {
+	const char *path;           /* "group.name" or "name" */
+	apply_fn apply;
+	bool required;
+	long long min, max, def;    /* integers */
+	size_t off;                 /* the field in struct tern_config */
+	size_t aux;                 /* integer width, string capacity, or list count field */
+	const char *def_str;        /* strings */
+	const char *(*check)(const char *value); /* strings: NULL or what is wrong */
+};
+
+__attribute__((format(printf, 3, 4)))
+static int fail(struct loader *l, const config_setting_t *s, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (s && config_setting_source_line(s) > 0)
+		snprintf(l->err, l->err_cap, "%s:%u: %s", l->path, config_setting_source_line(s), msg);
+	else
+		snprintf(l->err, l->err_cap, "%s: %s", l->path, msg);
+	return -EINVAL;
+}
+
+/* A value from the file, made safe to echo: printable ASCII only (no
+ * terminal escapes from a hostile file), cut at CONF_QUOTE_MAX. */
+static const char *quote(const char *v, char buf[CONF_QUOTE_MAX + 4])
+{
+	size_t i = 0;
+	for (; v[i] && i < CONF_QUOTE_MAX; i++)
+		buf[i] = (v[i] >= 0x20 && v[i] < 0x7f) ? v[i] : '?';
+	if (v[i])
+		memcpy(buf + i, "...", 3), i += 3;
+	buf[i] = '\0';
+	return buf;
+}
+
+/* ---- value types ------------------------------------------------------ */
+
+static void store_int(struct tern_config *c, const struct key *k, long long v)
+{
+	char *f = (char *)c + k->off;
+	if (k->aux == sizeof(uint16_t)) {
+		uint16_t x = (uint16_t)v;
+		memcpy(f, &x, sizeof(x));
+	} else if (k->aux == sizeof(uint32_t)) {
+		uint32_t x = (uint32_t)v;
+		memcpy(f, &x, sizeof(x));
+	} else {
+		int64_t x = (int64_t)v;
+		memcpy(f, &x, sizeof(x));
+	}
+}
+
+static int apply_int(struct loader *l, const struct key *k, const config_setting_t *s)
+{
+	long long v = k->def;
+	if (s) {
+		int t = config_setting_type(s);
+		if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64)
+			return fail(l, s, "'%s' must be an integer", k->path);
+		v = config_setting_get_int64(s);
+		if (v < k->min || v > k->max)
+			return fail(l, s, "'%s' must be between %lld and %lld (got %lld)",
+				    k->path, k->min, k->max, v);
+	}
+	store_int(l->c, k, v);
+	return 0;
+}
+
+static int get_string(struct loader *l, const struct key *k, const config_setting_t *s,
+		      const char **out)
+{
+	if (config_setting_type(s) != CONFIG_TYPE_STRING)
+		return fail(l, s, "'%s' must be a string", k->path);
+	*out = config_setting_get_string(s);
+	return *out ? 0 : fail(l, s, "'%s' must be a string", k->path);
+}
+
+static int apply_string(struct loader *l, const struct key *k, const config_setting_t *s)
+{
+	const char *v = k->def_str;
+	if (s) {
+		int r = get_string(l, k, s, &v);
+		if (r < 0)
+			return r;
+		if (strlen(v) >= k->aux)
+			return fail(l, s, "'%s' is too long (at most %zu characters)",
+				    k->path, k->aux - 1);
+		const char *why = k->check ? k->check(v) : NULL;
+		if (why)
+			return fail(l, s, "'%s' %s", k->path, why);
+	}
+	memcpy((char *)l->c + k->off, v, strlen(v) + 1);
+	return 0;
+}
+
+/* Lists may be written [ "a", "b" ] (array) or ( "a", "b" ) (list). */
+static int get_string_list(struct loader *l, const struct key *k, const config_setting_t *s,
+			   size_t max, int *n)
+{
+	int t = config_setting_type(s);
+	if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST)
+		return fail(l, s, "'%s' must be a list of strings", k->path);
+	*n = config_setting_length(s);
+	if (*n < 0 || (size_t)*n > max)
+		return fail(l, s, "'%s' has more than %zu entries", k->path, max);
+	for (int i = 0; i < *n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		if (!e || config_setting_type(e) != CONFIG_TYPE_STRING ||
+		    !config_setting_get_string(e))
+			return fail(l, e ? e : s, "'%s' must be a list of strings", k->path);
+	}
+	return 0;
+}
+
+static const char *elem_str(const config_setting_t *s, int i)
+{
+	return config_setting_get_string(config_setting_get_elem(s, (unsigned)i));
+}
+
+static const config_setting_t *elem(const config_setting_t *s, int i)
+{
+	return config_setting_get_elem(s, (unsigned)i);
+}
+
+/* "ip:port" / "[v6]:port" listener addresses; aux is the count field. */
+static int apply_listen(struct loader *l, const struct key *k, const config_setting_t *s)
+{
+	int n = 0;
+	if (!s)
+		return 0;
+	int r = get_string_list(l, k, s, CONF_MAX_LISTEN, &n);
+	if (r < 0)
+		return r;
+	struct sockaddr_storage *list = (void *)((char *)l->c + k->off);
+	char q[CONF_QUOTE_MAX + 4];
+	for (int i = 0; i < n; i++) {
+		const char *v = elem_str(s, i);
+		if (sockaddr_parse(v, false, &list[i]) < 0 || sockaddr_port(&list[i]) == 0)
+			return fail(l, elem(s, i), "'%s' entry '%s' is not an address with a port "
+				    "1..65535 like 192.0.2.1:3478 or [2001:db8::1]:3478", k->path, quote(v, q));
+		for (int j = 0; j < i; j++) {
+			if (sockaddr_equal(&list[i], &list[j]))
+				return fail(l, elem(s, i), "'%s' lists '%s' twice", k->path, quote(v, q));
+		}
+	}
+	size_t count = (size_t)n;
+	memcpy((char *)l->c + k->aux, &count, sizeof(count));
+	return 0;
+}
+
+static int apply_cidrs(struct loader *l, const struct key *k, const config_setting_t *s)
+{
+	int n = 0;
+	if (!s)
+		return 0;
+	int r = get_string_list(l, k, s, CONF_MAX_CIDRS, &n);
+	if (r < 0)
+		return r;
+	struct cidr *list = (void *)((char *)l->c + k->off);
+	char q[CONF_QUOTE_MAX + 4];
+	for (int i = 0; i < n; i++) {
+		const char *v = elem_str(s, i);
+		if (cidr_parse(v, &list[i]) < 0)
+			return fail(l, elem(s, i), "'%s' entry '%s' is not a CIDR prefix like "
+				    "10.0.0.0/8 or 2001:db8::/32 (host bits must be zero)",
+				    k->path, quote(v, q));
+	}
+	size_t count = (size_t)n;
+	memcpy((char *)l->c + k->aux, &count, sizeof(count));
+	return 0;
+}
+
+/* The relay's own addresses as clients will be told them: one per family,
+ * concrete (a wildcard cannot be put in XOR-RELAYED-ADDRESS), no port. */
+static int add_relay_address(struct loader *l, const struct key *k, const config_setting_t *e)
+{
+	const char *v = config_setting_get_string(e);
+	char q[CONF_QUOTE_MAX + 4];
+	uint8_t ip[16];
+	static const uint8_t zero[16];
+	int family = inet_pton(AF_INET, v, ip) == 1 ? AF_INET
+		   : inet_pton(AF_INET6, v, ip) == 1 ? AF_INET6 : 0;
+	if (family == 0)
+		return fail(l, e, "'%s' entry '%s' is not an IP address (write it without a port)",
+			    k->path, quote(v, q));
+	if (memcmp(ip, zero, family == AF_INET ? 4 : 16) == 0)
+		return fail(l, e, "'%s' entry '%s' must be a concrete address, not a wildcard",
+			    k->path, quote(v, q));
+	struct sockaddr_storage sa;
+	sockaddr_from_bytes(&sa, family, ip, 0);
+	bool v6 = sa.ss_family == AF_INET6;
+	bool *has = v6 ? &l->c->has_relay_v6 : &l->c->has_relay_v4;
+	if (*has)
+		return fail(l, e, "'%s' has more than one %s address", k->path, v6 ? "IPv6" : "IPv4");
+	*has = true;
+	*(v6 ? &l->c->relay_v6 : &l->c->relay_v4) = sa;
+	return 0;
+}
+
+static int apply_relay_addresses(struct loader *l, const struct key *k, const config_setting_t *s)
+{
+	int n = 0;
+	int r = get_string_list(l, k, s, 2, &n);
+	if (r < 0)
+		return r;
+	if (n == 0)
+		return fail(l, s, "'%s' must name at least one address", k->path);
+	for (int i = 0; i < n && r == 0; i++)
+		r = add_relay_address(l, k, elem(s, i));
+	return r;
+}
+
+static int apply_hmac(struct loader *l, const struct key *k, const config_setting_t *s)
+{
+	const char *v = "sha1";
+	char q[CONF_QUOTE_MAX + 4];
+	if (s && get_string(l, k, s, &v) < 0)
+		return -EINVAL;
+	if (strcmp(v, "sha1") == 0)
+		l->c->secrets.hmac = SECRETS_HMAC_SHA1;
+	else if (strcmp(v, "sha256") == 0)
+		l->c->secrets.hmac = SECRETS_HMAC_SHA256;
+	else
+		return fail(l, s, "'%s' must be \"sha1\" or \"sha256\" (got '%s')", k->path, quote(v, q));
+	return 0;
+}
+
+static int apply_log_level(struct loader *l, const struct key *k, const config_setting_t *s)
+{
+	const char *v = "info";
+	char q[CONF_QUOTE_MAX + 4];
+	if (s && get_string(l, k, s, &v) < 0)
+		return -EINVAL;
+	if (log_level_parse(v, &l->c->log_level) < 0)
+		return fail(l, s, "'%s' must be one of error, warning, info, debug (got '%s')",
+			    k->path, quote(v, q));
+	return 0;
+}
+
+/* STUN REALM and SOFTWARE are quoted strings on the wire (RFC 8489): keep
+ * them to printable ASCII without the characters that need escaping. */
+static const char *check_text(const char *v)
+{
+	for (const char *p = v; *p; p++) {
+		if (*p < 0x20 || *p > 0x7e || *p == '"' || *p == '\\')
+			return "must be printable ASCII without quotes or backslashes";
+	}
+	return NULL;
+}
+
+static const char *check_realm(const char *v)
+{
+	return v[0] == '\0' ? "must not be empty" : check_text(v);
+}
+
+static const char *check_nonempty(const char *v)
+{
+	return v[0] == '\0' ? "must not be empty" : NULL;
+}
+
+/* ---- the table -------------------------------------------------------- */
+
+#define INT_KEY(p, f, lo, hi, d) \
+	{ .path = p, .apply = apply_int, .min = lo, .max = hi, .def = d, \
+	  .off = FIELD(f), .aux = FIELD_SIZE(f) }
+#define STR_KEY(p, f, req, d, chk) \
+	{ .path = p, .apply = apply_string, .required = req, .def_str = d, \
+	  .off = FIELD(f), .aux = FIELD_SIZE(f), .check = chk }
+#define LIST_KEY(p, fn, f, n) \
+	{ .path = p, .apply = fn, .off = FIELD(f), .aux = FIELD(n) }
+
+/* Defaults and ranges are the ones documented in config.h and ternd.conf. */
+static const struct key keys[] = {
+	INT_KEY("workers", workers, 0, 256, 0),
+	STR_KEY("realm", realm, true, "", check_realm),
+	STR_KEY("software", software, false, "", check_text),
+
+	LIST_KEY("listen.udp", apply_listen, udp, n_udp),
+	LIST_KEY("listen.tcp", apply_listen, tcp, n_tcp),
+
+	{ .path = "relay.addresses", .apply = apply_relay_addresses, .required = true },
+	INT_KEY("relay.port_min", port_min, 1024, 65535, 49152),
+	INT_KEY("relay.port_max", port_max, 1024, 65535, 65535),
+
+	STR_KEY("auth.secrets_file", secrets_file, true, "", check_nonempty),
+	{ .path = "auth.hmac", .apply = apply_hmac },
+	INT_KEY("auth.max_ttl", max_ttl, 60, 31536000, 86400),
+	INT_KEY("auth.nonce_lifetime", nonce_lifetime, 10, 86400, 600),
+	INT_KEY("auth.clock_skew", clock_skew, 0, 600, 30),
+
+	INT_KEY("limits.allocations_total", allocations_total, 1, 10000000, 100000),
+	INT_KEY("limits.allocations_per_user", allocations_per_user, 1, 100000, 20),
+	INT_KEY("limits.permissions_per_allocation", permissions_per_allocation, 1, 1024, 32),
+	INT_KEY("limits.channels_per_allocation", channels_per_allocation, 1, 4096, 32),
+	INT_KEY("limits.default_lifetime", default_lifetime, 30, 86400, 600),
+	INT_KEY("limits.max_lifetime", max_lifetime, 30, 86400, 3600),
+	INT_KEY("limits.unauth_rate", unauth_rate, 1, 100000, 20),
+	INT_KEY("limits.unauth_burst", unauth_burst, 1, 100000, 40),
+
+	LIST_KEY("peers.allow", apply_cidrs, allow, n_allow),
+	LIST_KEY("peers.deny", apply_cidrs, deny, n_deny),
+
+	{ .path = "log.level", .apply = apply_log_level },
+};
+
+#define N_KEYS (sizeof(keys) / sizeof(keys[0]))
+
+static bool is_key(const char *path)
+{
+	for (size_t i = 0; i < N_KEYS; i++) {
+		if (strcmp(keys[i].path, path) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* A group is known when some key lives in it. */
+static bool is_group(const char *name)
+{
+	size_t n = strlen(name);
+	for (size_t i = 0; i < N_KEYS; i++) {
+		if (strncmp(keys[i].path, name, n) == 0 && keys[i].path[n] == '.')
+			return true;
+	}
+	return false;
+}
+
+/* ---- the walk for unknown keys ---------------------------------------- */
+
+static int check_group_members(struct loader *l, const config_setting_t *g)
+{
+	const char *gname = config_setting_name(g);
+	for (int i = 0; i < config_setting_length(g); i++) {
+		const config_setting_t *m = elem(g, i);
+		char path[256];
+		snprintf(path, sizeof(path), "%s.%s", gname, config_setting_name(m));
+		if (!is_key(path))
+			return fail(l, m, "unknown key '%s'", path);
+	}
+	return 0;
+}
+
+static int check_unknown(struct loader *l)
+{
+	const config_setting_t *root = config_root_setting(&l->cfg);
+	for (int i = 0; i < config_setting_length(root); i++) {
+		const config_setting_t *s = elem(root, i);
+		const char *name = config_setting_name(s);
+		if (is_group(name)) {
+			if (!config_setting_is_group(s))
+				return fail(l, s, "'%s' must be a group { ... }", name);
+			int r = check_group_members(l, s);
+			if (r < 0)
+				return r;
+		} else if (!is_key(name)) {
+			return fail(l, s, "unknown key '%s'", name);
+		}
+	}
+	return 0;
+}
+
+static int apply_table(struct loader *l)
+{
+	for (size_t i = 0; i < N_KEYS; i++) {
+		const config_setting_t *s = config_lookup(&l->cfg, keys[i].path);
+		if (!s && keys[i].required)
+			return fail(l, NULL, "missing required key '%s'", keys[i].path);
+		int r = keys[i].apply(l, &keys[i], s);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* ---- rules across keys ------------------------------------------------ */
+
+/* A lower bound given by another key, reported like any range error. */
+static int check_order(struct loader *l, const char *lo_path, long long lo,
+		       const char *hi_path, long long hi, long long hi_max)
+{
+	if (lo <= hi)
+		return 0;
+	const config_setting_t *s = config_lookup(&l->cfg, hi_path);
+	if (!s)
+		s = config_lookup(&l->cfg, lo_path);
+	return fail(l, s, "'%s' must be between %lld ('%s') and %lld (got %lld)",
+		    hi_path, lo, lo_path, hi_max, hi);
+}
+
+static int check_cross(struct loader *l)
+{
+	struct tern_config *c = l->c;
+	int r = check_order(l, "relay.port_min", c->port_min, "relay.port_max", c->port_max, 65535);
+	if (r == 0)
+		r = check_order(l, "limits.default_lifetime", c->default_lifetime,
+				"limits.max_lifetime", c->max_lifetime, 86400);
+	if (r == 0 && c->n_udp + c->n_tcp == 0)
+		r = fail(l, config_lookup(&l->cfg, "listen"),
+			 "at least one listener is needed in 'listen.udp' or 'listen.tcp'");
+	return r;
+}
+
+static void resolve_workers(struct tern_config *c)
+{
+	if (c->workers != 0)
+		return;
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	c->workers = n < 1 ? 1 : n > 256 ? 256 : (unsigned)n;
+}
+
+/* ---- paths ------------------------------------------------------------ */
+
+/* Absolute, but with symlinks kept: a reload must follow a symlink that a
+ * config manager swapped, not the target it pointed at the first time. */
+static int absolute_path(const char *path, char *out, size_t cap)
+{
+	if (path[0] == '/')
+		return (size_t)snprintf(out, cap, "%s", path) < cap ? 0 : -ENAMETOOLONG;
+	char cwd[CONF_MAX_PATH];
+	if (!getcwd(cwd, sizeof(cwd)))
+		return -errno;
+	return (size_t)snprintf(out, cap, "%s/%s", cwd, path) < cap ? 0 : -ENAMETOOLONG;
+}
+
+/* auth.secrets_file, when relative, is relative to the config file's folder
+ * (c->path is already absolute). */
+static int resolve_secrets_path(struct loader *l)
+{
+	struct tern_config *c = l->c;
+	if (c->secrets_file[0] == '/')
+		return 0;
+	char joined[CONF_MAX_PATH];
+	const char *slash = strrchr(c->path, '/');
+	int dir_len = (int)(slash - c->path);
+	if ((size_t)snprintf(joined, sizeof(joined), "%.*s/%s", dir_len, c->path,
+			     c->secrets_file) >= sizeof(joined))
+		return fail(l, config_lookup(&l->cfg, "auth.secrets_file"),
+			    "'auth.secrets_file' is too long once resolved");
+	memcpy(c->secrets_file, joined, strlen(joined) + 1);
+	return 0;
+}
+
+/* ---- reading ---------------------------------------------------------- */
+
+/* Rejects what libconfig would accept but we must not: NUL bytes (libconfig
+ * would silently stop there) and @include (reads any file, even a FIFO). */
+static int screen_text(struct loader *l, const char *text, size_t len)
+{
+	unsigned line = 1;
+	bool line_start = true;
+	for (size_t i = 0; i < len; i++) {
+		char ch = text[i];
+		if (ch == '\0') {
+			snprintf(l->err, l->err_cap, "%s:%u: NUL byte in file", l->path, line);
+			return -EINVAL;
+		}
+		if (line_start && ch != ' ' && ch != '\t') {
+			line_start = false;
+			if (len - i >= 8 && memcmp(text + i, "@include", 8) == 0) {
+				snprintf(l->err, l->err_cap, "%s:%u: @include is not supported",
+					 l->path, line);
+				return -EINVAL;
+			}
+		}
+		if (ch == '\n')
+			line++, line_start = true;
+	}
+	return 0;
+}
+
+static int read_text(struct loader *l, char **out)
+{
+	FILE *f = fopen(l->path, "re");
+	if (!f) {
+		int e = errno;
+		snprintf(l->err, l->err_cap, "%s: cannot open: %s", l->path, strerror(e));
+		return -e;
+	}
+	struct stat st;
+	int r = 0;
+	char *buf = NULL;
+	size_t len = 0;
+	if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode))
+		r = -EINVAL, snprintf(l->err, l->err_cap, "%s: not a regular file", l->path);
+	else if (st.st_size > CONF_FILE_MAX)
+		r = -EFBIG, snprintf(l->err, l->err_cap, "%s: larger than %d bytes", l->path, CONF_FILE_MAX);
+	else if (!(buf = malloc(CONF_FILE_MAX + 1)))
+		r = -ENOMEM, snprintf(l->err, l->err_cap, "%s: out of memory", l->path);
+	if (r == 0) {
+		/* read up to the cap, not st_size: the file may grow meanwhile */
+		len = fread(buf, 1, CONF_FILE_MAX + 1, f);
+		if (ferror(f))
+			r = -EIO, snprintf(l->err, l->err_cap, "%s: read error", l->path);
+		else if (len > CONF_FILE_MAX)
+			r = -EFBIG, snprintf(l->err, l->err_cap, "%s: larger than %d bytes", l->path, CONF_FILE_MAX);
+	}
+	fclose(f);
+	if (r == 0)
+		r = screen_text(l, buf, len);
+	if (r < 0) {
+		free(buf);
+		return r;
+	}
+	buf[len] = '\0';
+	*out = buf;
+	return 0;
+}
+
+static int parse(struct loader *l)
+{
+	char *text = NULL;
+	int r = read_text(l, &text);
+	if (r < 0)
+		return r;
+	r = config_read_string(&l->cfg, text) == CONFIG_TRUE ? 0 : -EINVAL;
+	free(text);
+	if (r < 0) {
+		const char *why = config_error_text(&l->cfg);
+		snprintf(l->err, l->err_cap, "%s:%d: %s", l->path, config_error_line(&l->cfg),
+			 why ? why : "syntax error");
+	}
+	return r;
+}
+
+static int load(struct loader *l)
+{
+	int r = absolute_path(l->path, l->c->path, sizeof(l->c->path));
+	if (r < 0) {
+		snprintf(l->err, l->err_cap, "%s: cannot make the path absolute: %s", l->path, strerror(-r));
+		return r;
+	}
+	r = parse(l);
+	if (r == 0)
+		r = check_unknown(l);
+	if (r == 0)
+		r = apply_table(l);
+	if (r == 0)
+		r = check_cross(l);
+	if (r == 0)
+		r = resolve_secrets_path(l);
+	if (r < 0)
+		return r;
+	resolve_workers(l->c);
+	/* last, so that nothing after it can fail with secrets in memory;
+	 * its message already names the secrets file and line */
+	return secrets_load(&l->c->secrets, l->c->secrets_file, l->err, l->err_cap);
+}
+
+int conf_load(const char *path, struct tern_config **out, char *err, size_t err_cap)
+{
+	char dummy[1];
+	struct loader l = { .path = path, .err = err_cap ? err : dummy,
+			    .err_cap = err_cap ? err_cap : sizeof(dummy) };
+	l.err[0] = '\0';
+	if (!path || !out)
+		return -EINVAL;
+	l.c = calloc(1, sizeof(*l.c));
+	if (!l.c) {
+		snprintf(l.err, l.err_cap, "%s: out of memory", path);
+		return -ENOMEM;
+	}
+	config_init(&l.cfg);
+	int r = load(&l);
+	config_destroy(&l.cfg);
+	if (r < 0) {
+		conf_free(l.c);
+		return r;
+	}
+	*out = l.c;
+	return 0;
+}
+
+void conf_free(struct tern_config *c)
+{
+	if (!c)
+		return;
+	secrets_wipe(&c->secrets);
+	free(c);
+}
