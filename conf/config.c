@@ -508,9 +508,51 @@ static int screen_text(struct loader *l, const char *text, size_t len)
 				return -EINVAL;
 			}
 		}
-		if (ch == '\n')
-			line++, line_start = true;
+		if (ch == '\n') {
+			line++;
+			line_start = true;
+		}
 	}
+	return 0;
+}
+
+__attribute__((format(printf, 3, 4)))
+static int fail_file(struct loader *l, int r, const char *fmt, ...)
+{
+	int n = snprintf(l->err, l->err_cap, "%s: ", l->path);
+	if (n >= 0 && (size_t)n < l->err_cap) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(l->err + n, l->err_cap - (size_t)n, fmt, ap);
+		va_end(ap);
+	}
+	return r;
+}
+
+/* Reads the whole file into a NUL-terminated buffer of at most
+ * CONF_FILE_MAX bytes; reads up to the cap, not st_size, because the file
+ * may grow while we read it. */
+static int read_bounded(struct loader *l, FILE *f, char **out, size_t *len)
+{
+	struct stat st;
+	if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode))
+		return fail_file(l, -EINVAL, "not a regular file");
+	if (st.st_size > CONF_FILE_MAX)
+		return fail_file(l, -EFBIG, "larger than %d bytes", CONF_FILE_MAX);
+	char *buf = malloc(CONF_FILE_MAX + 1);
+	if (!buf)
+		return fail_file(l, -ENOMEM, "out of memory");
+	size_t n = fread(buf, 1, CONF_FILE_MAX + 1, f);
+	int r = ferror(f) ? fail_file(l, -EIO, "read error")
+	      : n > CONF_FILE_MAX ? fail_file(l, -EFBIG, "larger than %d bytes", CONF_FILE_MAX)
+	      : 0;
+	if (r < 0 || n > CONF_FILE_MAX) {
+		free(buf);
+		return r;
+	}
+	buf[n] = '\0';
+	*len = n;
+	*out = buf;
 	return 0;
 }
 
@@ -519,37 +561,16 @@ static int read_text(struct loader *l, char **out)
 	FILE *f = fopen(l->path, "re");
 	if (!f) {
 		int e = errno;
-		snprintf(l->err, l->err_cap, "%s: cannot open: %s", l->path, strerror(e));
-		return -e;
+		return fail_file(l, -e, "cannot open: %s", strerror(e));
 	}
-	struct stat st;
-	int r = 0;
-	char *buf = NULL;
 	size_t len = 0;
-	if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode))
-		r = -EINVAL, snprintf(l->err, l->err_cap, "%s: not a regular file", l->path);
-	else if (st.st_size > CONF_FILE_MAX)
-		r = -EFBIG, snprintf(l->err, l->err_cap, "%s: larger than %d bytes", l->path, CONF_FILE_MAX);
-	else if (!(buf = malloc(CONF_FILE_MAX + 1)))
-		r = -ENOMEM, snprintf(l->err, l->err_cap, "%s: out of memory", l->path);
-	if (r == 0) {
-		/* read up to the cap, not st_size: the file may grow meanwhile */
-		len = fread(buf, 1, CONF_FILE_MAX + 1, f);
-		if (ferror(f))
-			r = -EIO, snprintf(l->err, l->err_cap, "%s: read error", l->path);
-		else if (len > CONF_FILE_MAX)
-			r = -EFBIG, snprintf(l->err, l->err_cap, "%s: larger than %d bytes", l->path, CONF_FILE_MAX);
-	}
+	int r = read_bounded(l, f, out, &len);
 	fclose(f);
-	if (r == 0)
-		r = screen_text(l, buf, len);
-	if (r < 0) {
-		free(buf);
-		return r;
+	if (r == 0 && (r = screen_text(l, *out, len)) < 0) {
+		free(*out);
+		*out = NULL;
 	}
-	buf[len] = '\0';
-	*out = buf;
-	return 0;
+	return r;
 }
 
 static int parse(struct loader *l)
@@ -571,10 +592,8 @@ static int parse(struct loader *l)
 static int load(struct loader *l)
 {
 	int r = absolute_path(l->path, l->c->path, sizeof(l->c->path));
-	if (r < 0) {
-		snprintf(l->err, l->err_cap, "%s: cannot make the path absolute: %s", l->path, strerror(-r));
-		return r;
-	}
+	if (r < 0)
+		return fail_file(l, r, "cannot make the path absolute: %s", strerror(-r));
 	r = parse(l);
 	if (r == 0)
 		r = check_unknown(l);
