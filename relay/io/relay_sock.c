@@ -22,7 +22,7 @@ static void on_relay_readable(evutil_socket_t fd, short what, void *arg)
 	for (int round = 0; round < 4; round++) {
 		int n = udp_batch_receive(w, fd);
 		if (n <= 0)
-			return;
+			break;
 		for (int i = 0; i < n; i++) {
 			if (w->batch->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
 				w->dropped_truncated++;
@@ -32,8 +32,9 @@ static void on_relay_readable(evutil_socket_t fd, short what, void *arg)
 					       w->batch->msgs[i].msg_len);
 		}
 		if (n < WORKER_BATCH)
-			return;
+			break;
 	}
+	udp_out_flush(w);
 }
 
 static void io_send_client(void *io, const struct turn_client *to, const uint8_t *buf, size_t len)
@@ -48,10 +49,7 @@ static void io_send_client(void *io, const struct turn_client *to, const uint8_t
 static void io_send_peer(void *io, struct turn_relay *r, const struct sockaddr_storage *peer,
 			 const uint8_t *buf, size_t len)
 {
-	struct worker *w = io;
-	if (sendto(r->fd, buf, len, MSG_DONTWAIT, (const struct sockaddr *)peer,
-		   sockaddr_len(peer)) < 0)
-		w->dropped_send++;
+	udp_out_queue(io, r->fd, peer, buf, len);
 }
 
 static int set_dont_fragment(int fd, int family)
@@ -88,7 +86,8 @@ static int io_relay_open(void *io, struct turn_relay *r, bool dont_fragment)
 
 static void io_relay_close(void *io, struct turn_relay *r)
 {
-	(void)io;
+	/* Datagrams queued for this socket must leave before it closes. */
+	udp_out_flush(io);
 	if (r->io)
 		event_free(r->io);
 	r->io = NULL;

@@ -117,7 +117,9 @@ static void on_conn_readable(evutil_socket_t fd, short what, void *arg)
 		return;
 	c->in_len += (size_t)n;
 	c->last_rx_ms = c->w->turn.now_ms;
-	if (!conn_consume(c))
+	bool ok = conn_consume(c);
+	udp_out_flush(c->w);
+	if (!ok)
 		conn_close(c);
 }
 

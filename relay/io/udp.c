@@ -38,7 +38,7 @@ static void on_udp_readable(evutil_socket_t fd, short what, void *arg)
 	for (int round = 0; round < 4; round++) {
 		int n = udp_batch_receive(w, fd);
 		if (n <= 0)
-			return;
+			break;
 		for (int i = 0; i < n; i++) {
 			struct msghdr *h = &w->batch->msgs[i].msg_hdr;
 			if (h->msg_flags & MSG_TRUNC) {
@@ -50,8 +50,9 @@ static void on_udp_readable(evutil_socket_t fd, short what, void *arg)
 						 w->batch->msgs[i].msg_len);
 		}
 		if (n < WORKER_BATCH)
-			return;
+			break;
 	}
+	udp_out_flush(w);
 }
 
 int udp_listeners_open(struct worker *w, char *err, size_t cap)
@@ -92,8 +93,5 @@ void udp_listeners_close(struct worker *w)
 void udp_send_client(struct worker *w, const struct turn_client *to, const uint8_t *buf,
 		     size_t len)
 {
-	int fd = w->udp[to->listener].fd;
-	if (sendto(fd, buf, len, MSG_DONTWAIT, (const struct sockaddr *)&to->addr,
-		   sockaddr_len(&to->addr)) < 0)
-		w->dropped_send++;
+	udp_out_queue(w, w->udp[to->listener].fd, &to->addr, buf, len);
 }

@@ -31,6 +31,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	worker_touch_clock(w);
 	turn_server_tick(&w->turn);
 	tcp_sweep(w, w->turn.now_ms);
+	udp_out_flush(w);
 }
 
 static void on_stop(evutil_socket_t fd, short what, void *arg)
@@ -54,7 +55,8 @@ static int worker_setup(struct worker *w)
 {
 	w->base = event_base_new();
 	w->batch = calloc(1, sizeof(*w->batch));
-	if (!w->base || !w->batch) {
+	w->out = calloc(1, sizeof(*w->out));
+	if (!w->base || !w->batch || !w->out) {
 		snprintf(w->start_msg, sizeof(w->start_msg), "out of memory");
 		return -ENOMEM;
 	}
@@ -96,6 +98,8 @@ static void worker_teardown(struct worker *w)
 	if (w->base)
 		event_base_free(w->base);
 	free(w->batch);
+	free(w->out);
+	w->out = NULL;
 	w->tick = NULL;
 	w->base = NULL;
 	w->batch = NULL;

@@ -41,6 +41,16 @@ struct udp_batch {
 	uint8_t data[WORKER_BATCH][WORKER_DGRAM_MAX];
 };
 
+/* Outgoing datagrams waiting for one sendmmsg (udp_out.c). */
+struct udp_out {
+	int fd;
+	unsigned n;
+	struct mmsghdr msgs[WORKER_BATCH];
+	struct iovec iov[WORKER_BATCH];
+	struct sockaddr_storage addrs[WORKER_BATCH];
+	uint8_t data[WORKER_BATCH][WORKER_DGRAM_MAX + 64];
+};
+
 struct worker {
 	unsigned index;
 	pthread_t thread;
@@ -56,6 +66,7 @@ struct worker {
 	struct event *tick;
 	struct event *stop;             /* activated by worker_stop from another thread */
 	struct udp_batch *batch;
+	struct udp_out *out;
 	uint64_t dropped_send, dropped_truncated;
 
 	/* Startup handshake with the daemon thread. */
@@ -85,6 +96,11 @@ void udp_send_client(struct worker *w, const struct turn_client *to, const uint8
 		     size_t len);
 /* Fills the batch for recvmmsg and returns how many messages arrived (<= 0: none). */
 int udp_batch_receive(struct worker *w, int fd);
+
+/* udp_out.c */
+void udp_out_queue(struct worker *w, int fd, const struct sockaddr_storage *to,
+		   const uint8_t *buf, size_t len);
+void udp_out_flush(struct worker *w);
 
 /* tcp.c */
 int tcp_listeners_open(struct worker *w, char *err, size_t cap);
