@@ -17,7 +17,7 @@ int turn_channel_data_parse(const uint8_t *buf, size_t len, uint16_t *channel,
 	if (len < 4)
 		return -EINVAL;
 	uint16_t ch = rd16(buf), dlen = rd16(buf + 2);
-	/* 0x5000-0x7FFF share the 01 prefix but are reserved (RFC 8656 s12). */
+	/* The RFC 5766 range; see TURN_CHANNEL_MAX. */
 	if (ch < TURN_CHANNEL_MIN || ch > TURN_CHANNEL_MAX || dlen > len - 4)
 		return -EINVAL;
 	*channel = ch;

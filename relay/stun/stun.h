@@ -201,9 +201,12 @@ void stun_build_fingerprint(struct stun_builder *b);
 /* Returns the message length, or the sticky negative error. */
 int stun_build_finish(struct stun_builder *b);
 
-/* ChannelData (RFC 8656 section 12.4): 4-byte header, channel 0x4000-0x4FFF. */
+/* ChannelData (RFC 8656 section 12.4): 4-byte header. RFC 8656 narrowed
+ * channel numbers to 0x4000-0x4FFF, but RFC 5766 clients still in the field
+ * (coturn's among them) pick from 0x4000-0x7FFF; on the client-to-server link
+ * the wider range collides with nothing, so Tern accepts it. */
 #define TURN_CHANNEL_MIN 0x4000
-#define TURN_CHANNEL_MAX 0x4FFF
+#define TURN_CHANNEL_MAX 0x7FFF
 static inline bool turn_is_channel_data(const uint8_t *buf, size_t len)
 {
 	return len >= 4 && (buf[0] & 0xC0) == 0x40;

@@ -144,6 +144,10 @@ static void test_channel_data_parse(void **state)
 	buf[1] = 0xff;
 	assert_int_equal(turn_channel_data_parse(buf, 9, &ch, &p, &plen), 0);
 	assert_int_equal(ch, 0x4fff);
+	/* RFC 5766 clients use up to 0x7FFF; accepted (see TURN_CHANNEL_MAX). */
+	buf[0] = 0x7f;
+	assert_int_equal(turn_channel_data_parse(buf, 9, &ch, &p, &plen), 0);
+	assert_int_equal(ch, 0x7fff);
 	/* An empty payload is legal. */
 	buf[3] = 0;
 	assert_int_equal(turn_channel_data_parse(buf, 4, &ch, &p, &plen), 0);
@@ -161,7 +165,7 @@ static void test_channel_data_parse_errors(void **state)
 	assert_int_equal(turn_channel_data_parse(buf, 8, &ch, &p, &plen), -EINVAL); /* short */
 	assert_int_equal(turn_channel_data_parse(buf, 3, &ch, &p, &plen), -EINVAL);
 	assert_int_equal(turn_channel_data_parse(buf, 0, &ch, &p, &plen), -EINVAL);
-	static const uint16_t bad[] = { 0x3fff, 0x5000, 0x6abc, 0x7fff, 0x0000, 0xffff };
+	static const uint16_t bad[] = { 0x3fff, 0x8000, 0x0000, 0xffff, 0xbfff };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		buf[0] = (uint8_t)(bad[i] >> 8);
 		buf[1] = (uint8_t)bad[i];
