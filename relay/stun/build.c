@@ -51,9 +51,9 @@ static uint8_t *stun_build_reserve(struct stun_builder *b, uint16_t type, size_t
 		b->err = -EINVAL;
 		return NULL;
 	}
-	/* The length field is 16 bits: a message cannot grow past it either. */
-	if (padded + 4 > b->cap - b->len ||
-	    b->len - STUN_HEADER_LEN + 4 + padded > UINT16_MAX) {
+	/* The parser keeps offsets in 16 bits and refuses longer messages, so
+	 * the whole message (not only the length field) stays within them. */
+	if (padded + 4 > b->cap - b->len || b->len + 4 + padded > UINT16_MAX) {
 		b->err = -ENOSPC;
 		return NULL;
 	}
