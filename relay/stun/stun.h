@@ -125,7 +125,8 @@ bool stun_is_message(const uint8_t *buf, size_t len);
  * MESSAGE-INTEGRITY-SHA256 and FINGERPRINT; nothing after FINGERPRINT counts.
  * A FINGERPRINT present but wrong makes the parse fail. Returns 0, or
  * -EINVAL for a malformed message (wrong length fields, too many attributes,
- * attribute overrunning the message, wrong cookie). */
+ * counting those ignored after MESSAGE-INTEGRITY, attribute overrunning the
+ * message, wrong cookie, or longer than 65535 bytes: offsets are 16-bit). */
 int stun_msg_parse(struct stun_msg *msg, const uint8_t *buf, size_t len);
 
 /* First attribute of this type that counts, or NULL. */
@@ -158,7 +159,7 @@ int stun_attr_get_password_alg(const struct stun_msg *msg, const struct stun_att
  * for MESSAGE-INTEGRITY, SHA-256 of the same for MESSAGE-INTEGRITY-SHA256
  * (RFC 8489 section 9.2.2). Comparisons are constant-time.
  * Return 0 when the attribute is present and correct, -ENOENT when absent,
- * -EBADMSG when wrong. */
+ * -EBADMSG when wrong (or of an invalid length), -ENOMEM if libcrypto fails. */
 int stun_msg_check_integrity(const struct stun_msg *msg, const uint8_t *key, size_t key_len);
 int stun_msg_check_integrity_sha256(const struct stun_msg *msg, const uint8_t *key, size_t key_len);
 
@@ -180,7 +181,7 @@ struct stun_builder {
 	uint8_t *buf;
 	size_t cap;
 	size_t len;
-	int err;            /* 0 or -ENOSPC / -EINVAL, sticky */
+	int err;            /* 0 or -ENOSPC (also past 65535 bytes) / -EINVAL, sticky */
 };
 
 void stun_build_init(struct stun_builder *b, uint8_t *buf, size_t cap, uint16_t type,
