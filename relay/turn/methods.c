@@ -62,8 +62,6 @@ static int plan_allocate(const struct turn_server *s, const struct stun_msg *msg
 	}
 	if (p->family == AF_INET ? !conf->has_relay_v4 : !conf->has_relay_v6)
 		return 440;
-	if (p->reserve && p->family != AF_INET)
-		return 400; /* reservations are for IPv4 (RFC 8656 section 7.2) */
 	uint32_t v;
 	if (lt) {
 		if (stun_attr_get_u32(msg, lt, &v) < 0)
@@ -155,7 +153,8 @@ void turn_handle_allocate(struct turn_server *s, struct turn_req *req)
 	int code = plan_allocate(s, req->msg, &p);
 	int claimed = 0;
 	if (!code && p.token) {
-		claimed = port_pool_claim(&s->shared->ports, p.token, s->now_ms);
+		/* The token names the family too (hence 400 with REQUESTED-ADDRESS-FAMILY). */
+		claimed = port_pool_claim(&s->shared->ports, p.token, s->now_ms, &p.family);
 		if (claimed < 0)
 			code = 508;
 	}
@@ -177,8 +176,8 @@ void turn_handle_allocate(struct turn_server *s, struct turn_req *req)
 	bool has_token = false;
 	if (!code && p.reserve) {
 		uint16_t next = (uint16_t)(sockaddr_port(&a->relay[0].addr) + 1);
-		if (port_pool_reserve(&s->shared->ports, next, s->now_ms, token) < 0) {
-			port_pool_put(&s->shared->ports, AF_INET, next);
+		if (port_pool_reserve(&s->shared->ports, p.family, next, s->now_ms, token) < 0) {
+			port_pool_put(&s->shared->ports, p.family, next);
 			code = 508;
 		}
 		has_token = true;
@@ -187,7 +186,7 @@ void turn_handle_allocate(struct turn_server *s, struct turn_req *req)
 		code = 508;
 	if (code) {
 		if (claimed > 0)
-			port_pool_put(&s->shared->ports, AF_INET, (uint16_t)claimed);
+			port_pool_put(&s->shared->ports, p.family, (uint16_t)claimed);
 		if (a) {
 			turn_allocation_release(s, a);
 			allocation_free(a);

@@ -86,7 +86,8 @@ void port_pool_put(struct port_pool *p, int family, uint16_t port)
 	pthread_mutex_unlock(&p->lock);
 }
 
-int port_pool_reserve(struct port_pool *p, uint16_t port, uint64_t now_ms, uint8_t token[8])
+int port_pool_reserve(struct port_pool *p, int family, uint16_t port, uint64_t now_ms,
+		      uint8_t token[8])
 {
 	if (getrandom(token, 8, 0) != 8)
 		return -EIO;
@@ -97,6 +98,7 @@ int port_pool_reserve(struct port_pool *p, uint16_t port, uint64_t now_ms, uint8
 		if (res->used)
 			continue;
 		memcpy(res->token, token, 8);
+		res->family = family;
 		res->port = port;
 		res->expires_ms = now_ms + PORT_POOL_RESERVATION_MS;
 		res->used = true;
@@ -107,7 +109,7 @@ int port_pool_reserve(struct port_pool *p, uint16_t port, uint64_t now_ms, uint8
 	return r;
 }
 
-int port_pool_claim(struct port_pool *p, const uint8_t token[8], uint64_t now_ms)
+int port_pool_claim(struct port_pool *p, const uint8_t token[8], uint64_t now_ms, int *family)
 {
 	int r = -ENOENT;
 	pthread_mutex_lock(&p->lock);
@@ -115,6 +117,7 @@ int port_pool_claim(struct port_pool *p, const uint8_t token[8], uint64_t now_ms
 		struct port_reservation *res = &p->reservations[i];
 		if (res->used && res->expires_ms > now_ms && memcmp(res->token, token, 8) == 0) {
 			res->used = false;
+			*family = res->family;
 			r = res->port;
 			break;
 		}
@@ -130,11 +133,11 @@ void port_pool_expire(struct port_pool *p, uint64_t now_ms)
 		struct port_reservation *res = &p->reservations[i];
 		if (res->used && res->expires_ms <= now_ms) {
 			res->used = false;
-			/* Reservations are IPv4 only (RFC 8656 section 7.2). */
+			unsigned f = fam_index(res->family);
 			uint32_t idx = res->port - p->min;
-			if (bit_get(p->bits[0], idx)) {
-				bit_clear(p->bits[0], idx);
-				p->in_use[0]--;
+			if (bit_get(p->bits[f], idx)) {
+				bit_clear(p->bits[f], idx);
+				p->in_use[f]--;
 			}
 		}
 	}

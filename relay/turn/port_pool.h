@@ -15,6 +15,7 @@
 
 struct port_reservation {
 	uint8_t token[8];
+	int family;
 	uint16_t port;
 	uint64_t expires_ms;
 	bool used;
@@ -40,10 +41,11 @@ int port_pool_take(struct port_pool *p, int family, bool even, bool reserve_next
 void port_pool_put(struct port_pool *p, int family, uint16_t port);
 /* Records a reservation of `port` (already taken) and writes a fresh token.
  * Returns 0, or -ENOSPC when the reservation table is full. */
-int port_pool_reserve(struct port_pool *p, uint16_t port, uint64_t now_ms, uint8_t token[8]);
-/* Claims a reservation: returns its port (still taken, now the caller's) or
- * -ENOENT if the token is unknown or expired. */
-int port_pool_claim(struct port_pool *p, const uint8_t token[8], uint64_t now_ms);
+int port_pool_reserve(struct port_pool *p, int family, uint16_t port, uint64_t now_ms,
+		      uint8_t token[8]);
+/* Claims a reservation: returns its port (still taken, now the caller's) and
+ * sets *family, or returns -ENOENT if the token is unknown or expired. */
+int port_pool_claim(struct port_pool *p, const uint8_t token[8], uint64_t now_ms, int *family);
 /* Releases reservations that were never claimed. */
 void port_pool_expire(struct port_pool *p, uint64_t now_ms);
 /* Ports in use / in the range, for readiness (later issue). */
