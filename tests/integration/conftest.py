@@ -182,12 +182,14 @@ def _lc_value(v):
 
 
 def render_config(cfg):
-    """Renders a dict of {key: scalar | list | dict-of-scalars} as libconfig."""
+    """Renders a dict of {key: scalar | list | dict-of-scalars} as libconfig,
+    one setting per line so that errors point at a distinct line."""
     lines = []
     for k, v in cfg.items():
         if isinstance(v, dict):
-            inner = " ".join(f"{ik} = {_lc_value(iv)};" for ik, iv in v.items())
-            lines.append(f"{k} = {{ {inner} }};")
+            lines.append(f"{k} = {{")
+            lines.extend(f"  {ik} = {_lc_value(iv)};" for ik, iv in v.items())
+            lines.append("};")
         else:
             lines.append(f"{k} = {_lc_value(v)};")
     return "\n".join(lines) + "\n"

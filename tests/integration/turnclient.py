@@ -637,11 +637,11 @@ class TurnClient:
                           encode_password_algorithm(self.password_algorithm)))
         return attrs
 
-    def build(self, method, attrs, auth):
+    def build(self, method, attrs, auth, tid=None):
         """A request carrying attrs, with ("__xor__", host, port) placeholders
         encoded against its own transaction id (see peer_attr), plus the
         credential attributes when auth."""
-        msg = Message(method, REQUEST)
+        msg = Message(method, REQUEST, tid)
         for t, v in attrs:
             if isinstance(v, tuple) and v[0] == "__xor__":
                 v = encode_xor_address(v[1], v[2], msg.tid)
