@@ -92,8 +92,10 @@ static enum hello_status hello_frame(const uint8_t *buf, size_t len, size_t max_
 		enum hello_status st = record_header_check(buf + off, len - off, off == 0);
 		if (st < 0)
 			return st;
-		if (max_len - off < TLS_RECORD_HEADER)
-			return HELLO_MALFORMED;   /* the next record cannot fit */
+		/* The next record cannot fit, or cannot hold what is missing. */
+		if (max_len - off < TLS_RECORD_HEADER ||
+		    (need != 0 && need - got > max_len - off - TLS_RECORD_HEADER))
+			return HELLO_MALFORMED;
 		if (st == HELLO_NEED_MORE)
 			return st;
 		size_t frag = (size_t)buf[off + 3] << 8 | buf[off + 4];
