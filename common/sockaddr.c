@@ -69,7 +69,8 @@ void sockaddr_from_bytes(struct sockaddr_storage *sa, int family, const uint8_t 
 
 static int parse_port(const char *s, uint16_t *port)
 {
-	if (*s == '\0')
+	/* Digits only: strtoul alone would accept blanks and signs. */
+	if (*s == '\0' || strspn(s, "0123456789") != strlen(s))
 		return -EINVAL;
 	char *end;
 	errno = 0;
@@ -85,7 +86,8 @@ int sockaddr_parse(const char *text, bool allow_no_port, struct sockaddr_storage
 	char host[INET6_ADDRSTRLEN + 1];
 	const char *port_text = NULL;
 	size_t hlen;
-	if (text[0] == '[') {
+	bool bracketed = text[0] == '[';
+	if (bracketed) {
 		const char *close = strchr(text, ']');
 		if (!close)
 			return -EINVAL;
@@ -115,7 +117,7 @@ int sockaddr_parse(const char *text, bool allow_no_port, struct sockaddr_storage
 		return -EINVAL;
 	}
 	uint8_t ip[16];
-	if (inet_pton(AF_INET, host, ip) == 1)
+	if (!bracketed && inet_pton(AF_INET, host, ip) == 1)
 		sockaddr_from_bytes(out, AF_INET, ip, port);
 	else if (inet_pton(AF_INET6, host, ip) == 1)
 		sockaddr_from_bytes(out, AF_INET6, ip, port);

@@ -304,6 +304,64 @@ static const char *check_nonempty(const char *v)
 	return v[0] == '\0' ? "must not be empty" : NULL;
 }
 
+/* tls.passthrough = ( { sni = "..."; alpn = "..."; backend = "ip:port"; }, ... ) */
+static int apply_rule_member(struct loader *l, const config_setting_t *m,
+			     struct conf_passthrough *rule)
+{
+	const char *name = config_setting_name(m);
+	const char *v = config_setting_get_string(m);
+	char q[CONF_QUOTE_MAX + 4];
+	if (!v)
+		return fail(l, m, "'tls.passthrough.%s' must be a string", name);
+	if (strcmp(name, "sni") == 0) {
+		if (strlen(v) >= sizeof(rule->sni) || check_text(v))
+			return fail(l, m, "'tls.passthrough.sni' must be a host name like "
+				    "www.example.org or *.example.org (got '%s')", quote(v, q));
+		for (char *d = rule->sni; *v; v++)
+			*d++ = (char)((*v >= 'A' && *v <= 'Z') ? *v + 32 : *v);
+	} else if (strcmp(name, "alpn") == 0) {
+		if (!v[0] || strlen(v) >= sizeof(rule->alpn) || check_text(v))
+			return fail(l, m, "'tls.passthrough.alpn' must be a protocol name like h2 "
+				    "(got '%s')", quote(v, q));
+		memcpy(rule->alpn, v, strlen(v) + 1);
+	} else if (strcmp(name, "backend") == 0) {
+		if (sockaddr_parse(v, false, &rule->backend) < 0 || sockaddr_port(&rule->backend) == 0)
+			return fail(l, m, "'tls.passthrough.backend' must be an address with a port "
+				    "like 127.0.0.1:8443 (got '%s')", quote(v, q));
+	} else {
+		return fail(l, m, "unknown key 'tls.passthrough.%s'", name);
+	}
+	return 0;
+}
+
+static int apply_passthrough(struct loader *l, const struct key *k, const config_setting_t *s)
+{
+	if (!s)
+		return 0;
+	if (config_setting_type(s) != CONFIG_TYPE_LIST)
+		return fail(l, s, "'%s' must be a list of groups ( { ... }, ... )", k->path);
+	int n = config_setting_length(s);
+	if (n > CONF_MAX_PASSTHROUGH)
+		return fail(l, s, "'%s' has more than %d entries", k->path, CONF_MAX_PASSTHROUGH);
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *g = elem(s, i);
+		struct conf_passthrough *rule = &l->c->passthrough[i];
+		if (!config_setting_is_group(g))
+			return fail(l, g, "'%s' entries must be groups { ... }", k->path);
+		for (int j = 0; j < config_setting_length(g); j++) {
+			int r = apply_rule_member(l, elem(g, j), rule);
+			if (r < 0)
+				return r;
+		}
+		if (!rule->backend.ss_family)
+			return fail(l, g, "'%s' entry needs a 'backend'", k->path);
+		if (!rule->sni[0] && !rule->alpn[0])
+			return fail(l, g, "'%s' entry needs 'sni' or 'alpn' (or both)", k->path);
+	}
+	l->c->n_passthrough = (size_t)n;
+	return 0;
+}
+
 /* ---- the table -------------------------------------------------------- */
 
 #define INT_KEY(p, f, lo, hi, d) \
@@ -342,6 +400,16 @@ static const struct key keys[] = {
 	INT_KEY("limits.max_lifetime", max_lifetime, 30, 86400, 3600),
 	INT_KEY("limits.unauth_rate", unauth_rate, 1, 100000, 20),
 	INT_KEY("limits.unauth_burst", unauth_burst, 1, 100000, 40),
+	INT_KEY("limits.stream_auth_timeout", stream_auth_timeout, 1, 600, 30),
+	INT_KEY("limits.stream_idle_timeout", stream_idle_timeout, 5, 86400, 120),
+	INT_KEY("limits.stream_buffer", stream_buffer, 65536, 16777216, 524288),
+	INT_KEY("limits.connections_per_source", connections_per_source, 1, 100000, 64),
+
+	LIST_KEY("tls.listen", apply_listen, tls, n_tls),
+	STR_KEY("tls.certificate", tls_certificate, false, "", NULL),
+	STR_KEY("tls.private_key", tls_private_key, false, "", NULL),
+	INT_KEY("tls.handshake_timeout", tls_handshake_timeout, 1, 120, 10),
+	{ .path = "tls.passthrough", .apply = apply_passthrough },
 
 	LIST_KEY("peers.allow", apply_cidrs, allow, n_allow),
 	LIST_KEY("peers.deny", apply_cidrs, deny, n_deny),
@@ -440,9 +508,15 @@ static int check_cross(struct loader *l)
 	if (r == 0)
 		r = check_order(l, "limits.default_lifetime", c->default_lifetime,
 				"limits.max_lifetime", c->max_lifetime, 86400);
-	if (r == 0 && c->n_udp + c->n_tcp == 0)
+	if (r == 0 && c->n_udp + c->n_tcp + c->n_tls == 0)
 		r = fail(l, config_lookup(&l->cfg, "listen"),
-			 "at least one listener is needed in 'listen.udp' or 'listen.tcp'");
+			 "at least one listener is needed in 'listen.udp', 'listen.tcp' or 'tls.listen'");
+	if (r == 0 && c->n_tls && (!c->tls_certificate[0] || !c->tls_private_key[0]))
+		r = fail(l, config_lookup(&l->cfg, "tls.listen"),
+			 "'tls.listen' needs 'tls.certificate' and 'tls.private_key'");
+	if (r == 0 && c->n_passthrough && !c->n_tls)
+		r = fail(l, config_lookup(&l->cfg, "tls.passthrough"),
+			 "'tls.passthrough' needs 'tls.listen'");
 	return r;
 }
 
@@ -468,22 +542,31 @@ static int absolute_path(const char *path, char *out, size_t cap)
 	return (size_t)snprintf(out, cap, "%s/%s", cwd, path) < cap ? 0 : -ENAMETOOLONG;
 }
 
-/* auth.secrets_file, when relative, is relative to the config file's folder
- * (c->path is already absolute). */
-static int resolve_secrets_path(struct loader *l)
+/* A relative file name in the config is relative to the config file's
+ * folder (c->path is already absolute). */
+static int resolve_relative(struct loader *l, char *field, const char *key)
 {
 	struct tern_config *c = l->c;
-	if (c->secrets_file[0] == '/')
+	if (field[0] == '/' || field[0] == '\0')
 		return 0;
 	char joined[CONF_MAX_PATH];
 	const char *slash = strrchr(c->path, '/');
 	int dir_len = (int)(slash - c->path);
 	if ((size_t)snprintf(joined, sizeof(joined), "%.*s/%s", dir_len, c->path,
-			     c->secrets_file) >= sizeof(joined))
-		return fail(l, config_lookup(&l->cfg, "auth.secrets_file"),
-			    "'auth.secrets_file' is too long once resolved");
-	memcpy(c->secrets_file, joined, strlen(joined) + 1);
+			     field) >= sizeof(joined))
+		return fail(l, config_lookup(&l->cfg, key), "'%s' is too long once resolved", key);
+	memcpy(field, joined, strlen(joined) + 1);
 	return 0;
+}
+
+static int resolve_secrets_path(struct loader *l)
+{
+	int r = resolve_relative(l, l->c->secrets_file, "auth.secrets_file");
+	if (r == 0)
+		r = resolve_relative(l, l->c->tls_certificate, "tls.certificate");
+	if (r == 0)
+		r = resolve_relative(l, l->c->tls_private_key, "tls.private_key");
+	return r;
 }
 
 /* ---- reading ---------------------------------------------------------- */

@@ -21,6 +21,7 @@
 #define CONF_MAX_PATH   4096
 #define CONF_MAX_REALM  128
 #define CONF_MAX_SOFTWARE 128
+#define CONF_MAX_PASSTHROUGH 16
 
 struct tern_config {
 	char path[CONF_MAX_PATH];                 /* the file this came from */
@@ -61,6 +62,27 @@ struct tern_config {
 	size_t n_allow, n_deny;
 	struct cidr allow[CONF_MAX_CIDRS];
 	struct cidr deny[CONF_MAX_CIDRS];
+
+	/* tls { listen; certificate; private_key; handshake_timeout; passthrough; } */
+	size_t n_tls;
+	struct sockaddr_storage tls[CONF_MAX_LISTEN];
+	char tls_certificate[CONF_MAX_PATH];      /* PEM chain; required with listeners; resolved like secrets_file */
+	char tls_private_key[CONF_MAX_PATH];      /* PEM key, mode 0600 advised */
+	uint32_t tls_handshake_timeout;           /* seconds, default 10, 1..120 */
+	/* passthrough rules, first match wins: connections whose ClientHello
+	 * matches go untouched to backend (e.g. the hospital's web server). */
+	size_t n_passthrough;
+	struct conf_passthrough {
+		char sni[256];                    /* "" = any; "*.example.org" matches subdomains */
+		char alpn[32];                    /* "" = any; else one protocol the client must offer */
+		struct sockaddr_storage backend;
+	} passthrough[CONF_MAX_PASSTHROUGH];
+
+	/* stream limits (TCP and TLS), in limits { ... } */
+	uint32_t stream_auth_timeout;             /* s to make an allocation on a new connection, default 30, 1..600 */
+	uint32_t stream_idle_timeout;             /* s without a complete frame, default 120, 5..86400 */
+	uint32_t stream_buffer;                   /* bytes queued toward one client, default 524288, 65536..16777216 */
+	uint32_t connections_per_source;          /* per client IP address, default 64, 1..100000 */
 
 	/* log { level = "info"; } */
 	enum log_level log_level;

@@ -43,6 +43,17 @@ int peer_policy_add_own(struct peer_policy *p, const struct sockaddr_storage *li
 
 enum peer_verdict peer_policy_check(const struct peer_policy *p, const struct sockaddr_storage *peer);
 
+/* Cheap per-packet pre-check: true if `port` is the port of one of our own
+ * listeners, so the full check must run (permissions are per IP address, and
+ * a permitted IP may also carry one of our listeners). */
+static inline bool peer_policy_port_is_own(const struct peer_policy *p, uint16_t port)
+{
+	for (size_t i = 0; i < p->n_own; i++)
+		if (sockaddr_port(&p->own[i]) == port)
+			return true;
+	return false;
+}
+
 /* The built-in judgement alone: true if the address (4 or 16 bytes) is in a
  * special-purpose range, after unwrapping embedded IPv4. Exposed for tests. */
 bool peer_policy_is_special(int family, const uint8_t *addr);

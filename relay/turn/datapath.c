@@ -14,6 +14,14 @@ static void to_peer(struct turn_server *s, struct allocation *a,
 		s->counters.dropped_no_permission++;
 		return;
 	}
+	/* A permission covers every port of an address, one of which may be
+	 * our own listener: never relay into ourselves. */
+	const struct peer_policy *policy = &s->shared->policy;
+	if (peer_policy_port_is_own(policy, sockaddr_port(peer)) &&
+	    peer_policy_check(policy, peer) == PEER_DENIED_SELF) {
+		s->counters.peer_denied++;
+		return;
+	}
 	s->ops->send_peer(s->io, r, peer, data, len);
 	a->pkts_to_peer++;
 	a->bytes_to_peer += len;

@@ -253,6 +253,14 @@ static int judge_peer(struct turn_server *s, struct allocation *a,
 
 #define MAX_PEERS_PER_REQUEST 32
 
+static bool listed_before(const struct sockaddr_storage *peers, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (sockaddr_same_ip(&peers[i], &peers[n]))
+			return true;
+	return false;
+}
+
 void turn_handle_create_permission(struct turn_server *s, struct turn_req *req)
 {
 	struct allocation *a = req->alloc;
@@ -274,8 +282,9 @@ void turn_handle_create_permission(struct turn_server *s, struct turn_req *req)
 			break;
 		}
 		code = judge_peer(s, a, &peers[n]);
-		/* An entry with any expiry (now 0) exists: refreshing it needs no slot. */
-		if (!code && !allocation_permitted(a, &peers[n], 0))
+		/* An entry with any expiry (now 0) exists: refreshing it needs no
+		 * slot; nor does a second mention of an address in this request. */
+		if (!code && !allocation_permitted(a, &peers[n], 0) && !listed_before(peers, n))
 			fresh++;
 		n++;
 	}

@@ -118,9 +118,14 @@ void turn_answer_send(struct turn_server *s, struct stun_builder *b, struct turn
 	s->ops->send_client(s->io, req->from, b->buf, (size_t)len);
 	/* The allocation may be gone (Refresh 0): only cache on a live one. */
 	struct allocation *a = req->alloc;
-	if (req->authenticated && a && req->method != TURN_ALLOCATE)
+	if (!req->authenticated || !a)
+		return;
+	if (req->method != TURN_ALLOCATE)
 		cache_response(&a->last_response, req->msg->tid, b->buf, (size_t)len);
-	else if (req->authenticated && a && req->method == TURN_ALLOCATE)
+	else if (stun_type_class(stun_type(req->method, STUN_SUCCESS)) ==
+		 stun_type_class((uint16_t)(b->buf[0] << 8 | b->buf[1])))
+		/* Only the success that made the allocation is replayed; an error
+		 * to a later Allocate on the same 5-tuple must not replace it. */
 		cache_response(&a->allocate_response, req->msg->tid, b->buf, (size_t)len);
 }
 

@@ -4,9 +4,8 @@
  * codec and real REST credentials. Time moves by setting s->now_ms.
  *
  * Groups: authentication, Allocate, Refresh and lifetimes, permissions and
- * the data path, channels, timers and limits; "known_bugs" asserts the
- * RFC 8656 behaviour where the server currently departs from it and is
- * reported but not counted against the suite. */
+ * the data path, channels, timers and limits, and regressions for the
+ * bugs these tests found. */
 #include "turn_fixture.h"
 
 static const uint8_t udp_transport = 17;
@@ -1447,7 +1446,7 @@ static void test_destroy_closes_everything(void **state)
 	assert_null(c[3].slot);
 }
 
-/* ---- known bugs: correct RFC 8656 behaviour the server does not yet have ------ */
+/* ---- regressions: bugs these tests found, fixed since ---------------------- */
 
 /* RFC 8656 section 7.2 / RFC 8489 section 6.3.1: a retransmitted Allocate
  * gets the original success response. A 437 to an intervening Allocate with
@@ -1580,17 +1579,11 @@ int main(void)
 		T(test_stream_allocation),
 		T(test_stream_refresh_delete),
 		T(test_destroy_closes_everything),
-	};
-	const struct CMUnitTest known_bugs[] = {
+		/* regressions of bugs these tests found */
 		T(test_bug_allocate_retransmit_after_mismatch),
 		T(test_bug_permission_duplicate_peer),
 		T(test_bug_send_to_own_listener),
 	};
 #undef T
-	int failed = cmocka_run_group_tests_name("turn_server", tests, NULL, NULL);
-	/* Reported server bugs: they fail until fixed, without failing the suite.
-	 * Set TERN_STRICT_KNOWN_BUGS=1 to count them. */
-	int bugs = cmocka_run_group_tests_name("turn_server_known_bugs", known_bugs, NULL, NULL);
-	const char *strict = getenv("TERN_STRICT_KNOWN_BUGS");
-	return failed + (strict && strict[0] == '1' ? bugs : 0);
+	return cmocka_run_group_tests_name("turn_server", tests, NULL, NULL);
 }
