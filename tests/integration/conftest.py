@@ -30,6 +30,7 @@ REALM = "tern.test"
 STOP_GRACE = 5.0
 READY_TRIES = 100
 READY_INTERVAL = 0.1
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 
 
 # --- ports -------------------------------------------------------------------
@@ -84,6 +85,8 @@ class Proc:
         self.popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                       stdout=self.out, stderr=self.err)
         self.pid = self.popen.pid
+        self.check_exit = False  # teardown fails the test unless SIGTERM exits 0 cleanly
+        self.killed = False
 
     def alive(self):
         return self.popen.poll() is None
@@ -98,6 +101,7 @@ class Proc:
             try:
                 self.popen.wait(STOP_GRACE)
             except subprocess.TimeoutExpired:
+                self.killed = True
                 os.kill(self.pid, signal.SIGKILL)
                 self.popen.wait(STOP_GRACE)
         self.out.close()
@@ -142,12 +146,28 @@ def procs(request, tmp_path):
         return p
 
     yield start
+    problems = []
     for p in reversed(started):
+        alive_at_end = p.alive()
         rc = p.stop()
-        if _failed(request):
+        if p.check_exit:
+            # A daemon that died during the test, needed SIGKILL, or did not
+            # exit 0 on SIGTERM (e.g. a sanitizer report at exit) fails it.
+            if not alive_at_end:
+                problems.append(f"{p.name} exited during the test with {rc}")
+            elif p.killed:
+                problems.append(f"{p.name} ignored SIGTERM for {STOP_GRACE} s")
+            elif rc != 0:
+                problems.append(f"{p.name} exited with {rc} on SIGTERM")
+        bad = any(m in p.stderr_text() for m in SANITIZER_MARKS)
+        if bad:
+            problems.append(f"{p.name}: sanitizer report in stderr")
+        if _failed(request) or problems:
             sys.stderr.write(f"\n----- {p.name} (pid {p.pid}, exit {rc}) {' '.join(p.argv)}\n")
             sys.stderr.write(p.stderr_text()[-20000:])
             sys.stderr.write("\n-----\n")
+    if problems:
+        pytest.fail("; ".join(problems))
 
 
 def wait_for_binding(server, proc, tries=READY_TRIES, interval=READY_INTERVAL):
@@ -279,6 +299,7 @@ class TerndFactory:
             pytest.fail(f"ternd binary not found at {TERND} (set $TERND)")
         cfg, path, port = self.write(workers, relay_ports, secrets, edit)
         proc = self.procs("ternd", [TERND, "-c", path])
+        proc.check_exit = True
         d = Ternd(proc, cfg, path, port, list(secrets))
         wait_for_binding(d.udp4, proc)
         return d

@@ -45,13 +45,27 @@ def test_400_requested_and_additional_family_together(ternd):
         assert code_of(c.request(tc.ALLOCATE, attrs)) == 400
 
 
-@pytest.mark.parametrize("channel", [0x0000, 0x3FFF, 0x5000, 0x7FFF, 0xFFFF])
+@pytest.mark.parametrize("channel", [0x0000, 0x3FFF, 0x8000, 0xBFFF, 0xFFFF])
 def test_400_bad_channel_number(ternd, channel):
     with ternd.client() as c, tc.UdpPeer() as peer:
         c.allocate()
         with pytest.raises(tc.TurnError) as e:
             c.channel_bind(channel, peer.addr)
         assert e.value.code == 400
+
+
+@pytest.mark.parametrize("channel", [0x5000, 0x7FFF])
+def test_rfc5766_channel_numbers_accepted(ternd, channel):
+    # Deliberate interop choice (commit b523376): RFC 8656 12 narrows
+    # channels to 0x4000-0x4FFF, but deployed RFC 5766 clients (coturn's
+    # uclient among them) use up to 0x7FFF; ternd accepts and relays them.
+    with ternd.client() as c, tc.UdpPeer() as peer:
+        relay = c.allocate().relay
+        c.channel_bind(channel, peer.addr)
+        c.send_channel_data(channel, b"old range")
+        assert peer.recvfrom() == (b"old range", relay)
+        peer.sendto(b"back", relay)
+        assert c.recv_data() == ("channel", channel, b"back")
 
 
 def test_400_channel_rebinding_rules(ternd):

@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# The single test entry point (README, CI): installs missing build and test
+# dependencies, builds, runs the unit tests and the integration tests, then
+# again under ASan+UBSan, then the fuzz targets for a short while.
+#
+#   tests/run.sh            everything
+#   tests/run.sh --quick    skip the sanitizer and fuzz stages
+#
+# Every stage's tests are counted; the last line printed is exactly
+# "N passed, N failed" (summed over all stages) and the exit status is
+# non-zero if anything failed. A stage that cannot run (a failed build, a
+# runner that crashed without a report) counts as one failed test.
+set -uo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+PY=/usr/bin/python3
+QUICK=0
+for arg in "$@"; do
+	case "$arg" in
+	--quick) QUICK=1 ;;
+	-h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+	*) echo "usage: tests/run.sh [--quick]" >&2; exit 2 ;;
+	esac
+done
+
+PASSED=0
+FAILED=0
+STAGE_TIMEOUT=${STAGE_TIMEOUT:-3600}
+REPORTS=$(mktemp -d)
+trap 'rm -rf "$REPORTS"' EXIT
+
+say() { printf '\n==> %s\n' "$*"; }
+
+# count STAGE PASSED FAILED
+count() {
+	printf '    %s: %d passed, %d failed\n' "$1" "$2" "$3"
+	PASSED=$((PASSED + $2))
+	FAILED=$((FAILED + $3))
+}
+
+# ---- dependencies -------------------------------------------------------------
+DEBS="meson ninja-build pkg-config gcc clang libevent-dev libssl-dev libsrtp2-dev
+libhiredis-dev libconfig-dev libsystemd-dev libcmocka-dev coturn python3-pytest
+iproute2 openssl"
+
+install_missing() {
+	local missing=() d
+	for d in $DEBS; do
+		dpkg -s "$d" >/dev/null 2>&1 || missing+=("$d")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	say "installing missing packages: ${missing[*]}"
+	local sudo=()
+	[ "$(id -u)" -ne 0 ] && sudo=(sudo)
+	if ! "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"; then
+		"${sudo[@]}" apt-get update &&
+			"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
+	fi
+}
+
+# ---- stages ---------------------------------------------------------------------
+# build DIR [meson options...]: configures once, then builds.
+build() {
+	local dir=$1; shift
+	say "build $dir"
+	if [ ! -f "$dir/build.ninja" ]; then
+		meson setup "$dir" "$@" || return 1
+	fi
+	ninja -C "$dir"
+}
+
+# unit_tests DIR: meson's unit suite, counted from meson-logs/testlog.json.
+unit_tests() {
+	local dir=$1 log="$1/meson-logs/testlog.json"
+	say "unit tests ($dir)"
+	rm -f "$log"
+	timeout "$STAGE_TIMEOUT" meson test -C "$dir" --suite unit --print-errorlogs
+	local rc=$?
+	local counts
+	counts=$("$PY" - "$log" "$rc" <<-'EOF'
+		import json, sys
+		path, rc = sys.argv[1], int(sys.argv[2])
+		ok = bad = 0
+		try:
+		    with open(path) as f:
+		        for line in f:
+		            line = line.strip()
+		            if not line:
+		                continue
+		            result = json.loads(line).get("result", "")
+		            if result in ("OK", "EXPECTEDFAIL"):
+		                ok += 1
+		            elif result != "SKIP":
+		                bad += 1
+		except FileNotFoundError:
+		    pass
+		if rc != 0 and bad == 0:
+		    bad = 1  # meson failed without recording a failing test
+		print(ok, bad)
+	EOF
+	)
+	# shellcheck disable=SC2086
+	count "unit ($dir)" $counts
+}
+
+# integration_tests LABEL: pytest, counted from its JUnit XML.
+integration_tests() {
+	local label=$1 xml="$REPORTS/pytest-$1.xml"
+	say "integration tests ($label: TERND=$TERND)"
+	timeout "$STAGE_TIMEOUT" "$PY" -m pytest -q -p no:cacheprovider --junitxml="$xml" \
+		tests/integration
+	local rc=$?
+	local counts
+	counts=$("$PY" - "$xml" "$rc" <<-'EOF'
+		import sys
+		import xml.etree.ElementTree as ET
+		path, rc = sys.argv[1], int(sys.argv[2])
+		ok = bad = 0
+		try:
+		    root = ET.parse(path).getroot()
+		    suites = [root] if root.tag == "testsuite" else root.iter("testsuite")
+		    for s in suites:
+		        n = int(s.get("tests", 0))
+		        failed = int(s.get("failures", 0)) + int(s.get("errors", 0))
+		        skipped = int(s.get("skipped", 0))
+		        ok += n - failed - skipped
+		        bad += failed
+		except (FileNotFoundError, ET.ParseError):
+		    pass
+		if rc not in (0, 1, 5) or (rc == 1 and bad == 0):
+		    bad += 1  # interrupted, internal error, usage error or timeout
+		print(ok, bad)
+	EOF
+	)
+	# shellcheck disable=SC2086
+	count "integration ($label)" $counts
+}
+
+# fuzz_tests: tests/fuzz/run.sh SECONDS; one test per target.
+fuzz_tests() {
+	local script=tests/fuzz/run.sh
+	[ -f "$script" ] || { say "fuzz: $script not present, skipped"; return 0; }
+	local targets=() t
+	for t in tests/fuzz/fuzz_*.c; do
+		[ -e "$t" ] && targets+=("$(basename "$t" .c)")
+	done
+	[ ${#targets[@]} -eq 0 ] && targets=(fuzz)
+	say "fuzz (${targets[*]}, 20 s each)"
+	local out="$REPORTS/fuzz.log"
+	timeout "$STAGE_TIMEOUT" bash "$script" 20 2>&1 | tee "$out"
+	local rc=${PIPESTATUS[0]}
+	if [ "$rc" -eq 0 ]; then
+		count fuzz "${#targets[@]}" 0
+		return
+	fi
+	# Failed: blame the targets named on a line reporting a failure or crash.
+	local bad=0
+	for t in "${targets[@]}"; do
+		grep -iE "$t.*(fail|crash|error|leak|timeout)|(fail|crash|error|leak|timeout).*$t" \
+			"$out" >/dev/null && bad=$((bad + 1))
+	done
+	[ "$bad" -eq 0 ] && bad=1
+	[ "$bad" -gt ${#targets[@]} ] && bad=${#targets[@]}
+	count fuzz $((${#targets[@]} - bad)) "$bad"
+}
+
+# one_build DIR LABEL [meson options...]: build, unit, integration.
+one_build() {
+	local dir=$1 label=$2; shift 2
+	if ! build "$dir" "$@"; then
+		count "build ($dir)" 0 1
+		return
+	fi
+	unit_tests "$dir"
+	export TERND=$ROOT/$dir/relay/io/ternd TERNCTL=$ROOT/$dir/auth/ternctl
+	integration_tests "$label"
+}
+
+install_missing || count "dependencies" 0 1
+
+one_build build plain
+
+if [ "$QUICK" -eq 0 ]; then
+	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+	export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+	one_build build-asan asan -Db_sanitize=address,undefined -Db_lundef=false
+	unset ASAN_OPTIONS UBSAN_OPTIONS
+	fuzz_tests
+fi
+
+echo
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]
