@@ -17,6 +17,7 @@
 struct daemon {
 	struct tern_config *conf;
 	struct turn_shared shared;
+	struct io_shared io;
 	struct worker *workers;
 	unsigned n_workers;
 	pthread_mutex_t start_lock;
@@ -56,6 +57,7 @@ static int start_workers(struct daemon *d)
 		struct worker *w = &d->workers[launched];
 		w->index = launched;
 		w->shared = &d->shared;
+		w->io = &d->io;
 		w->start_lock = &d->start_lock;
 		w->start_cond = &d->start_cond;
 		if ((r = worker_start(w)) < 0)
@@ -92,13 +94,47 @@ static void on_terminate(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(d->base);
 }
 
+/* SIGHUP: renewed TLS certificates are loaded without dropping anything;
+ * sessions already up keep the certificate they started with. */
 static void on_hangup(evutil_socket_t sig, short what, void *arg)
 {
 	(void)sig;
 	(void)what;
-	(void)arg;
-	/* Reload arrives with the appliance issue: parse a new snapshot, publish if valid. */
-	log_warn("daemon", "SIGHUP: configuration reload is not supported yet; restart to apply changes");
+	struct daemon *d = arg;
+	if (d->io.has_tls) {
+		char err[512];
+		if (tls_server_reload(&d->io.tls, d->conf, err, sizeof(err)) == 0)
+			log_info("daemon", "SIGHUP: TLS certificate reloaded");
+		else
+			log_err("daemon", "SIGHUP: keeping the old TLS certificate: %s", err);
+	}
+	/* The rest of the configuration is reloaded with the appliance issue. */
+}
+
+static int io_shared_init(struct io_shared *io, const struct tern_config *conf)
+{
+	char err[512];
+	int r = conn_limit_init(&io->conns, conf->connections_per_source);
+	if (r < 0) {
+		log_err("daemon", "cannot set up connection limits: %s", strerror(-r));
+		return r;
+	}
+	if (!conf->n_tls)
+		return 0;
+	r = tls_server_init(&io->tls, conf, err, sizeof(err));
+	if (r < 0) {
+		log_err("daemon", "TLS: %s", err);
+		return r;
+	}
+	io->has_tls = true;
+	return 0;
+}
+
+static void io_shared_destroy(struct io_shared *io)
+{
+	if (io->has_tls)
+		tls_server_destroy(&io->tls);
+	conn_limit_destroy(&io->conns);
 }
 
 static int run_until_signal(struct daemon *d)
@@ -140,15 +176,23 @@ int daemon_run(const char *config_path)
 		conf_free(d.conf);
 		return 1;
 	}
+	if (io_shared_init(&d.io, d.conf) < 0) {
+		io_shared_destroy(&d.io);
+		turn_shared_destroy(&d.shared);
+		conf_free(d.conf);
+		return 1;
+	}
 	pthread_mutex_init(&d.start_lock, NULL);
 	pthread_cond_init(&d.start_cond, NULL);
 	int r = start_workers(&d);
 	if (r == 0) {
-		log_info("daemon", "ready: %u workers, %zu UDP and %zu TCP listeners, relay ports %u-%u",
-			 d.n_workers, d.conf->n_udp, d.conf->n_tcp, d.conf->port_min, d.conf->port_max);
+		log_info("daemon", "ready: %u workers, %zu UDP, %zu TCP and %zu TLS listeners, "
+			 "relay ports %u-%u", d.n_workers, d.conf->n_udp, d.conf->n_tcp,
+			 d.conf->n_tls, d.conf->port_min, d.conf->port_max);
 		r = run_until_signal(&d);
 	}
 	stop_workers(&d);
+	io_shared_destroy(&d.io);
 	turn_shared_destroy(&d.shared);
 	pthread_cond_destroy(&d.start_cond);
 	pthread_mutex_destroy(&d.start_lock);

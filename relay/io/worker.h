@@ -10,6 +10,8 @@
 #include <sys/socket.h>
 
 #include "conf/config.h"
+#include "relay/io/tls.h"
+#include "relay/policy/conn_limit.h"
 #include "relay/turn/server.h"
 
 #define WORKER_BATCH     16     /* datagrams per recvmmsg */
@@ -19,6 +21,7 @@ struct event_base;
 struct event;
 struct worker;
 struct tcp_conn;
+struct proxy;
 
 struct udp_listener {
 	struct worker *w;
@@ -30,7 +33,16 @@ struct udp_listener {
 struct tcp_listener {
 	struct worker *w;
 	int fd;
+	bool tls;
 	struct event *ev;
+};
+
+/* What the io layer shares between workers (the TURN layer's shared state
+ * is struct turn_shared): the TLS context and per-source connection counts. */
+struct io_shared {
+	struct tls_server tls;
+	bool has_tls;
+	struct conn_limit conns;
 };
 
 /* Receive batch shared by all of this worker's sockets (callbacks never nest). */
@@ -56,6 +68,7 @@ struct worker {
 	pthread_t thread;
 	struct event_base *base;
 	struct turn_shared *shared;
+	struct io_shared *io;
 	struct turn_server turn;
 	struct udp_listener udp[CONF_MAX_LISTEN];
 	size_t n_udp;
@@ -63,11 +76,13 @@ struct worker {
 	size_t n_tcp;
 	struct tcp_conn *conns;         /* all open stream connections */
 	size_t n_conns;
+	struct proxy *proxies;          /* passthrough connections (proxy.c) */
 	struct event *tick;
 	struct event *stop;             /* activated by worker_stop from another thread */
 	struct udp_batch *batch;
 	struct udp_out *out;
 	uint64_t dropped_send, dropped_truncated;
+	uint64_t refused_conns, timed_out_conns, rejected_hellos, proxied_conns, proxy_failures;
 
 	/* Startup handshake with the daemon thread. */
 	pthread_mutex_t *start_lock;
