@@ -32,9 +32,9 @@ finish() {
 	exit $?
 }
 
-for tool in dpkg-buildpackage dh rpmbuild lintian mandoc systemd-sysusers; do
+for tool in dpkg-buildpackage dh rpmbuild lintian mandoc man systemd-sysusers systemd-tmpfiles; do
 	if ! command -v "$tool" >/dev/null 2>&1; then
-		fail "tool $tool is installed (apt-get install dpkg-dev debhelper rpm lintian mandoc systemd)"
+		fail "tool $tool is installed (apt-get install dpkg-dev debhelper rpm lintian mandoc man-db systemd)"
 		finish
 	fi
 done
