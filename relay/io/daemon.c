@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "relay/io/sdnotify.h"
+#include "relay/io/watchdog.h"
 #include "relay/io/worker.h"
 
 struct daemon {
@@ -23,6 +25,7 @@ struct daemon {
 	pthread_mutex_t start_lock;
 	pthread_cond_t start_cond;
 	struct event_base *base;
+	struct watchdog watchdog;
 };
 
 static int load_config(const char *path, struct tern_config **out)
@@ -91,6 +94,7 @@ static void on_terminate(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	struct daemon *d = arg;
 	log_info("daemon", "signal %d: stopping", (int)sig);
+	sdnotify_stopping();
 	event_base_loopbreak(d->base);
 }
 
@@ -101,6 +105,7 @@ static void on_hangup(evutil_socket_t sig, short what, void *arg)
 	(void)sig;
 	(void)what;
 	struct daemon *d = arg;
+	sdnotify_reloading();
 	if (d->io.has_tls) {
 		char err[512];
 		if (tls_server_reload(&d->io.tls, d->conf, err, sizeof(err)) == 0)
@@ -109,6 +114,7 @@ static void on_hangup(evutil_socket_t sig, short what, void *arg)
 			log_err("daemon", "SIGHUP: keeping the old TLS certificate: %s", err);
 	}
 	/* The rest of the configuration is reloaded with the appliance issue. */
+	sdnotify_ready("serving"); /* after a failed reload too: the old one serves */
 }
 
 static int io_shared_init(struct io_shared *io, const struct tern_config *conf)
@@ -147,8 +153,12 @@ static int run_until_signal(struct daemon *d)
 	struct event *hup = evsignal_new(d->base, SIGHUP, on_hangup, d);
 	int r = -ENOMEM;
 	if (term && intr && hup && evsignal_add(term, NULL) == 0 && evsignal_add(intr, NULL) == 0 &&
-	    evsignal_add(hup, NULL) == 0)
+	    evsignal_add(hup, NULL) == 0 &&
+	    watchdog_start(&d->watchdog, d->base, d->workers, d->n_workers) == 0) {
+		sdnotify_ready("serving");
 		r = event_base_dispatch(d->base) < 0 ? -EIO : 0;
+	}
+	watchdog_stop(&d->watchdog);
 	if (term)
 		event_free(term);
 	if (intr)
@@ -189,7 +199,13 @@ int daemon_run(const char *config_path)
 		log_info("daemon", "ready: %u workers, %zu UDP, %zu TCP and %zu TLS listeners, "
 			 "relay ports %u-%u", d.n_workers, d.conf->n_udp, d.conf->n_tcp,
 			 d.conf->n_tls, d.conf->port_min, d.conf->port_max);
+		int unclaimed = sdnotify_unclaimed_fds();
+		if (unclaimed > 0)
+			log_warn("daemon", "%d socket(s) passed by systemd match no listener; compare "
+				 "ternd.socket with listen.* and tls.listen", unclaimed);
 		r = run_until_signal(&d);
+	} else {
+		sdnotify_status("failed to start, see the journal");
 	}
 	stop_workers(&d);
 	io_shared_destroy(&d.io);

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "relay/io/sdnotify.h"
 #include "relay/io/sock.h"
 
 #define STREAM_MAX_CONNS    16384      /* per worker */
@@ -277,8 +278,11 @@ static int open_listener(struct worker *w, const struct sockaddr_storage *addr, 
 	sockaddr_format(addr, where, sizeof(where));
 	l->w = w;
 	l->tls = tls;
-	l->fd = sock_open_bound(addr, SOCK_STREAM, true);
-	if (l->fd >= 0 && listen(l->fd, 1024) < 0) {
+	/* A socket passed by systemd (ternd.socket) is bound and listening
+	 * already; every worker accepts from its own copy. */
+	int passed = sdnotify_listen_fd(SOCK_STREAM, addr);
+	l->fd = passed >= 0 ? passed : sock_open_bound(addr, SOCK_STREAM, true);
+	if (passed < 0 && l->fd >= 0 && listen(l->fd, 1024) < 0) {
 		int e = errno;
 		close(l->fd);
 		l->fd = -e;

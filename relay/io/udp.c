@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "relay/io/sdnotify.h"
 #include "relay/io/sock.h"
 
 int udp_batch_receive(struct worker *w, int fd)
@@ -64,7 +65,18 @@ int udp_listeners_open(struct worker *w, char *err, size_t cap)
 		sockaddr_format(&conf->udp[i], where, sizeof(where));
 		l->w = w;
 		l->index = (int)i;
-		l->fd = sock_open_bound(&conf->udp[i], SOCK_DGRAM, true);
+		l->ev = NULL;
+		w->n_udp++;
+		/* A UDP socket passed by systemd is one kernel socket: if every
+		 * worker read it, a client's datagrams would scatter over workers
+		 * that do not own its allocation. Only worker 0 reads it. */
+		int passed = sdnotify_listen_fd(SOCK_DGRAM, &conf->udp[i]);
+		if (passed >= 0 && w->index > 0) {
+			close(passed);
+			l->fd = -1;
+			continue;
+		}
+		l->fd = passed >= 0 ? passed : sock_open_bound(&conf->udp[i], SOCK_DGRAM, true);
 		if (l->fd < 0) {
 			/* Listener addresses come from the admin's config, not from a client. */
 			snprintf(err, cap, "cannot listen on UDP %s: %s", where, strerror(-l->fd));
@@ -72,11 +84,9 @@ int udp_listeners_open(struct worker *w, char *err, size_t cap)
 		}
 		l->ev = event_new(w->base, l->fd, EV_READ | EV_PERSIST, on_udp_readable, l);
 		if (!l->ev || event_add(l->ev, NULL) < 0) {
-			close(l->fd);
 			snprintf(err, cap, "cannot watch UDP %s", where);
 			return -ENOMEM;
 		}
-		w->n_udp++;
 	}
 	return 0;
 }
@@ -84,8 +94,10 @@ int udp_listeners_open(struct worker *w, char *err, size_t cap)
 void udp_listeners_close(struct worker *w)
 {
 	for (size_t i = 0; i < w->n_udp; i++) {
-		event_free(w->udp[i].ev);
-		close(w->udp[i].fd);
+		if (w->udp[i].ev)
+			event_free(w->udp[i].ev);
+		if (w->udp[i].fd >= 0)
+			close(w->udp[i].fd);
 	}
 	w->n_udp = 0;
 }

@@ -29,6 +29,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	struct worker *w = arg;
 	worker_touch_clock(w);
+	atomic_store_explicit(&w->heartbeat_ms, w->turn.now_ms, memory_order_relaxed);
 	turn_server_tick(&w->turn);
 	tcp_sweep(w, w->turn.now_ms);
 	udp_out_flush(w);
@@ -110,6 +111,7 @@ static void *worker_main(void *arg)
 	struct worker *w = arg;
 	current_worker = w;
 	int r = worker_setup(w);
+	atomic_store_explicit(&w->heartbeat_ms, monotime_ms(), memory_order_relaxed);
 	report_start(w, r);
 	if (r == 0)
 		event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);

@@ -6,6 +6,7 @@
 #define TERN_RELAY_IO_WORKER_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/socket.h>
 
@@ -81,6 +82,7 @@ struct worker {
 	struct event *stop;             /* activated by worker_stop from another thread */
 	struct udp_batch *batch;
 	struct udp_out *out;
+	_Atomic uint64_t heartbeat_ms;  /* stamped by the worker's timer, read by the watchdog */
 	uint64_t dropped_send, dropped_truncated;
 	uint64_t refused_conns, timed_out_conns, rejected_hellos, proxied_conns, proxy_failures;
 
