@@ -129,11 +129,14 @@ def serve_pages(page_dir):
 
 # --- WebDriver over HTTP --------------------------------------------------------------
 class WebDriver:
-    def __init__(self, base):
+    def __init__(self, base, deadline):
         self.base = base
+        self.deadline = deadline
         self.session = None
 
     def call(self, method, path, body=None, timeout=HTTP_TIMEOUT):
+        # No request outlives the driver's deadline (closing gets 5 s more).
+        timeout = max(1.0, min(timeout, self.deadline + 5 - time.monotonic()))
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.base + path, data=data, method=method,
                                      headers={"Content-Type": "application/json"})
@@ -268,7 +271,7 @@ def run(spec, result):
                            f"--log-path={os.path.join(workdir, 'chromedriver-verbose.log')}"],
                           stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
                           cwd=workdir)
-    wd = WebDriver(f"http://127.0.0.1:{cd_port}")
+    wd = WebDriver(f"http://127.0.0.1:{cd_port}", deadline)
     try:
         wd.wait_ready(min(deadline, time.monotonic() + 15))
         caps = wd.new_session(spec["chromium"], spec["chromium_args"])

@@ -61,9 +61,11 @@ TLS_NAME = "turn.tern.test"
 PORT, TLS_PORT = 3478, 5349
 RELAY_LO, RELAY_HI = 20000, 20199
 
-DRIVER_DEADLINE = 60     # seconds for the driver: browser start + one scenario
-DRIVER_TIMEOUT = DRIVER_DEADLINE + 20
-SCENARIO_TIMEOUT_MS = 20000
+# Bounds: a passing case takes about 2 s; a failing one about 12 s (the
+# scenario timeout); a hung driver is killed after DRIVER_TIMEOUT.
+DRIVER_DEADLINE = 30     # seconds for the driver: browser start + one scenario
+DRIVER_TIMEOUT = DRIVER_DEADLINE + 10
+SCENARIO_TIMEOUT_MS = 10000
 NETNS_WAIT = 5.0
 RUN_TIMEOUT = 20
 
@@ -273,12 +275,16 @@ def test_chromium_data_channel_through_relay(procs, tmp_path, transport):
         spec_path = str(tmp_path / "spec.json")
         with open(spec_path, "w") as f:
             json.dump(spec, f)
-        try:
-            d = subprocess.run(in_netns(holder, [sys.executable, DRIVER, spec_path]),
-                               capture_output=True, text=True, timeout=DRIVER_TIMEOUT)
-            driver_out = d.stdout + d.stderr
-        except subprocess.TimeoutExpired as e:
-            driver_out = f"driver timed out after {DRIVER_TIMEOUT} s: {e}"
+        out_path = work / "driver.out"
+        with open(out_path, "wb") as out:
+            try:
+                subprocess.run(in_netns(holder, [sys.executable, DRIVER, spec_path]),
+                               stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                               timeout=DRIVER_TIMEOUT)
+                driver_out = ""
+            except subprocess.TimeoutExpired:
+                driver_out = f"driver killed after {DRIVER_TIMEOUT} s\n"
+        driver_out += out_path.read_text(errors="replace")[-6000:]
         result = {}
         if os.path.exists(spec["result"]):
             with open(spec["result"]) as f:
@@ -303,6 +309,10 @@ def test_chromium_data_channel_through_relay(procs, tmp_path, transport):
             assert " typ relay " in c, f"a non-relay candidate was gathered: {c}\n{detail}"
         check_side("pc a", r["selected"]["a"], want_proto)
         check_side("pc b", r["selected"]["b"], want_proto)
+        # Each side's remote candidate is the other's relayed address.
+        sa, sb = r["selected"]["a"], r["selected"]["b"]
+        assert sa["remote"]["port"] == sb["local"]["port"] and \
+            sb["remote"]["port"] == sa["local"]["port"], f"pairs do not match\n{detail}"
     finally:
         # Chromium, chromedriver and anything else but ternd and the holder
         # (the procs fixture stops those two by pid at teardown).
