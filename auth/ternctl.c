@@ -58,7 +58,7 @@ struct mint_ctx {
 	struct secrets secrets;     /* used when there is no cfg */
 	int64_t max_ttl;
 	char host[TERNCTL_HOST_MAX + 3];   /* "[v6]" brackets + NUL */
-	uint16_t udp_port, tcp_port;       /* 0: no such listener */
+	uint16_t udp_port, tcp_port, tls_port; /* 0: no such listener */
 };
 
 static void mint_help(FILE *out)
@@ -74,7 +74,7 @@ static void mint_help(FILE *out)
 		"  --ttl SECONDS       lifetime, 1..auth.max_ttl of the config (1..%d\n"
 		"                      without a config)\n"
 		"  --config FILE       daemon config; its auth.secrets_file, auth.hmac,\n"
-		"                      auth.max_ttl and first UDP/TCP listeners are used\n"
+		"                      auth.max_ttl and first UDP/TCP/TLS listeners are used\n"
 		"                      (default %s)\n"
 		"  --secret-file FILE  read the secrets file directly instead of a config\n"
 		"                      (must be mode 0600 or 0400)\n"
@@ -82,8 +82,8 @@ static void mint_help(FILE *out)
 		"  --host HOST         host name or address clients reach the relay at\n"
 		"                      (default: the config's first listener, if not a\n"
 		"                      wildcard address)\n"
-		"  --port PORT         port for both transports (default: the config's\n"
-		"                      listeners, else %d)\n"
+		"  --port PORT         port for UDP and TCP (default: the config's\n"
+		"                      listeners, else %d); TLS uses tls.listen's port\n"
 		"  --json              print only the iceServers JSON\n"
 		"  -h, --help          this text\n"
 		"\n"
@@ -259,10 +259,13 @@ static void ctx_from_config(struct mint_ctx *ctx)
 	ctx->max_ttl = c->max_ttl;
 	ctx->udp_port = c->n_udp ? sockaddr_port(&c->udp[0]) : 0;
 	ctx->tcp_port = c->n_tcp ? sockaddr_port(&c->tcp[0]) : 0;
+	ctx->tls_port = c->n_tls ? sockaddr_port(&c->tls[0]) : 0;
 	if (c->n_udp)
 		host_from_listener(&c->udp[0], ctx->host, sizeof(ctx->host));
 	else if (c->n_tcp)
 		host_from_listener(&c->tcp[0], ctx->host, sizeof(ctx->host));
+	else if (c->n_tls)
+		host_from_listener(&c->tls[0], ctx->host, sizeof(ctx->host));
 }
 
 /* Loads the secrets (and the config, if used). Returns an exit code or -1. */
@@ -309,8 +312,8 @@ static int mint_resolve(const struct mint_opts *o, struct mint_ctx *ctx)
 	if (!ctx->host[0])
 		return usage_error("mint: --host is required (no config listener with a "
 				   "specific address)");
-	if (!ctx->udp_port && !ctx->tcp_port)
-		return usage_error("mint: the config has no UDP or TCP listener");
+	if (!ctx->udp_port && !ctx->tcp_port && !ctx->tls_port)
+		return usage_error("mint: the config has no listener");
 	return -1;
 }
 
@@ -335,8 +338,14 @@ static void print_ice_servers(FILE *out, const struct mint_ctx *ctx, const char 
 		fprintf(out, "\"turn:%s:%u?transport=udp\"", ctx->host, ctx->udp_port);
 		sep = ",";
 	}
-	if (ctx->tcp_port)
+	if (ctx->tcp_port) {
 		fprintf(out, "%s\"turn:%s:%u?transport=tcp\"", sep, ctx->host, ctx->tcp_port);
+		sep = ",";
+	}
+	/* Browsers check the certificate against this host: with TLS, pass
+	 * --host with the certificate's name. */
+	if (ctx->tls_port)
+		fprintf(out, "%s\"turns:%s:%u?transport=tcp\"", sep, ctx->host, ctx->tls_port);
 	fputs("],\"username\":", out);
 	json_string(out, user);
 	fputs(",\"credential\":", out);
