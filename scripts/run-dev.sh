@@ -14,6 +14,13 @@ if [ ! -f conf/dev.secrets ]; then
 	echo "created conf/dev.secrets (development only)"
 fi
 
+if [ ! -f conf/dev-tls.key ]; then
+	(umask 077 && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout conf/dev-tls.key -out conf/dev-tls.crt -days 365 -subj "/CN=localhost" \
+		-addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null)
+	echo "created a self-signed development certificate conf/dev-tls.crt"
+fi
+
 build/relay/io/ternd --check-config -c conf/dev.conf
 echo
 echo "A credential valid for one hour:"
