@@ -362,6 +362,22 @@ static int apply_passthrough(struct loader *l, const struct key *k, const config
 	return 0;
 }
 
+static int apply_alternate(struct loader *l, const struct key *k, const config_setting_t *s)
+{
+	const char *v;
+	char q[CONF_QUOTE_MAX + 4];
+	if (!s)
+		return 0;
+	if (get_string(l, k, s, &v) < 0)
+		return -EINVAL;
+	if (sockaddr_parse(v, false, &l->c->alternate_server) < 0 ||
+	    sockaddr_port(&l->c->alternate_server) == 0)
+		return fail(l, s, "'%s' must be an address with a port like 192.0.2.7:3478 (got '%s')",
+			    k->path, quote(v, q));
+	l->c->has_alternate = true;
+	return 0;
+}
+
 /* ---- the table -------------------------------------------------------- */
 
 #define INT_KEY(p, f, lo, hi, d) \
@@ -413,6 +429,9 @@ static const struct key keys[] = {
 
 	LIST_KEY("peers.allow", apply_cidrs, allow, n_allow),
 	LIST_KEY("peers.deny", apply_cidrs, deny, n_deny),
+
+	{ .path = "drain.alternate_server", .apply = apply_alternate },
+	INT_KEY("drain.deadline", drain_deadline, 1, 86400, 3600),
 
 	{ .path = "log.level", .apply = apply_log_level },
 };
@@ -724,4 +743,60 @@ void conf_free(struct tern_config *c)
 		return;
 	secrets_wipe(&c->secrets);
 	free(c);
+}
+
+static bool same_addrs(const struct sockaddr_storage *a, size_t na,
+		       const struct sockaddr_storage *b, size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (!sockaddr_equal(&a[i], &b[i]))
+			return false;
+	return true;
+}
+
+static void note_change(char *changed, size_t cap, int *n, const char *name)
+{
+	size_t used = strlen(changed);
+	snprintf(changed + used, cap - used, "%s%s", *n ? ", " : "", name);
+	(*n)++;
+}
+
+int conf_keep_restart_settings(const struct tern_config *running, struct tern_config *fresh,
+			       char *changed, size_t cap)
+{
+	int n = 0;
+	changed[0] = '\0';
+	if (running->workers != fresh->workers) {
+		note_change(changed, cap, &n, "workers");
+		fresh->workers = running->workers;
+	}
+#define KEEP_LIST(name, list, count)                                               \
+	if (!same_addrs(running->list, running->count, fresh->list, fresh->count)) {   \
+		note_change(changed, cap, &n, name);                                   \
+		memcpy(fresh->list, running->list, sizeof(fresh->list));              \
+		fresh->count = running->count;                                         \
+	}
+	KEEP_LIST("listen.udp", udp, n_udp)
+	KEEP_LIST("listen.tcp", tcp, n_tcp)
+	KEEP_LIST("tls.listen", tls, n_tls)
+#undef KEEP_LIST
+	bool relay_same = running->has_relay_v4 == fresh->has_relay_v4 &&
+			  running->has_relay_v6 == fresh->has_relay_v6 &&
+			  (!running->has_relay_v4 || sockaddr_equal(&running->relay_v4, &fresh->relay_v4)) &&
+			  (!running->has_relay_v6 || sockaddr_equal(&running->relay_v6, &fresh->relay_v6));
+	if (!relay_same) {
+		note_change(changed, cap, &n, "relay.addresses");
+		fresh->has_relay_v4 = running->has_relay_v4;
+		fresh->has_relay_v6 = running->has_relay_v6;
+		fresh->relay_v4 = running->relay_v4;
+		fresh->relay_v6 = running->relay_v6;
+	}
+	if (running->port_min != fresh->port_min || running->port_max != fresh->port_max) {
+		note_change(changed, cap, &n, "relay.port_min/port_max");
+		fresh->port_min = running->port_min;
+		fresh->port_max = running->port_max;
+	}
+	return n;
 }

@@ -84,6 +84,11 @@ struct tern_config {
 	uint32_t stream_buffer;                   /* bytes queued toward one client, default 524288, 65536..16777216 */
 	uint32_t connections_per_source;          /* per client IP address, default 64, 1..100000 */
 
+	/* drain { alternate_server; deadline; } -- SIGUSR1 starts draining */
+	bool has_alternate;
+	struct sockaddr_storage alternate_server; /* 300 Try Alternate points here */
+	uint32_t drain_deadline;                  /* s until ternd exits anyway, default 3600, 1..86400 */
+
 	/* log { level = "info"; } */
 	enum log_level log_level;
 };
@@ -94,5 +99,12 @@ struct tern_config {
  * conf_free() releases (it wipes the secrets). */
 int conf_load(const char *path, struct tern_config **out, char *err, size_t err_cap);
 void conf_free(struct tern_config *c);
+
+/* For a reload: settings that only a restart can change (workers,
+ * listeners, relay addresses and ports) are copied from `running` into
+ * `fresh`, and the names of those that differed are written to `changed`
+ * (comma-separated). Returns how many differed. */
+int conf_keep_restart_settings(const struct tern_config *running, struct tern_config *fresh,
+			       char *changed, size_t cap);
 
 #endif

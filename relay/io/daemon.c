@@ -1,6 +1,6 @@
-/* ternd's control thread: configuration, worker start and stop, signals.
- * Later issues add here the config reload, the Redis revocation feed, the
- * metrics endpoint and systemd notification, each in its own file. */
+/* ternd's control thread: start, signals, stop. Reload and drain are in
+ * control.c, systemd's protocol in sdnotify.c and watchdog.c; later issues
+ * add the Redis revocation feed and the metrics endpoint beside them. */
 #include "relay/io/daemon.h"
 
 #include <errno.h>
@@ -12,21 +12,8 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "relay/io/daemon_internal.h"
 #include "relay/io/sdnotify.h"
-#include "relay/io/watchdog.h"
-#include "relay/io/worker.h"
-
-struct daemon {
-	struct tern_config *conf;
-	struct turn_shared shared;
-	struct io_shared io;
-	struct worker *workers;
-	unsigned n_workers;
-	pthread_mutex_t start_lock;
-	pthread_cond_t start_cond;
-	struct event_base *base;
-	struct watchdog watchdog;
-};
 
 static int load_config(const char *path, struct tern_config **out)
 {
@@ -50,7 +37,7 @@ int daemon_check_config(const char *config_path)
 /* Starts every worker and waits until each has its sockets open. */
 static int start_workers(struct daemon *d)
 {
-	d->n_workers = d->conf->workers;
+	d->n_workers = d->boot_conf->workers;
 	d->workers = calloc(d->n_workers, sizeof(*d->workers));
 	if (!d->workers)
 		return -ENOMEM;
@@ -98,23 +85,18 @@ static void on_terminate(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(d->base);
 }
 
-/* SIGHUP: renewed TLS certificates are loaded without dropping anything;
- * sessions already up keep the certificate they started with. */
 static void on_hangup(evutil_socket_t sig, short what, void *arg)
 {
 	(void)sig;
 	(void)what;
-	struct daemon *d = arg;
-	sdnotify_reloading();
-	if (d->io.has_tls) {
-		char err[512];
-		if (tls_server_reload(&d->io.tls, d->conf, err, sizeof(err)) == 0)
-			log_info("daemon", "SIGHUP: TLS certificate reloaded");
-		else
-			log_err("daemon", "SIGHUP: keeping the old TLS certificate: %s", err);
-	}
-	/* The rest of the configuration is reloaded with the appliance issue. */
-	sdnotify_ready("serving"); /* after a failed reload too: the old one serves */
+	control_reload(arg);
+}
+
+static void on_usr1(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	control_drain(arg);
 }
 
 static int io_shared_init(struct io_shared *io, const struct tern_config *conf)
@@ -151,14 +133,19 @@ static int run_until_signal(struct daemon *d)
 	struct event *term = evsignal_new(d->base, SIGTERM, on_terminate, d);
 	struct event *intr = evsignal_new(d->base, SIGINT, on_terminate, d);
 	struct event *hup = evsignal_new(d->base, SIGHUP, on_hangup, d);
+	struct event *usr1 = evsignal_new(d->base, SIGUSR1, on_usr1, d);
 	int r = -ENOMEM;
-	if (term && intr && hup && evsignal_add(term, NULL) == 0 && evsignal_add(intr, NULL) == 0 &&
-	    evsignal_add(hup, NULL) == 0 &&
+	if (term && intr && hup && usr1 && evsignal_add(term, NULL) == 0 &&
+	    evsignal_add(intr, NULL) == 0 && evsignal_add(hup, NULL) == 0 &&
+	    evsignal_add(usr1, NULL) == 0 &&
 	    watchdog_start(&d->watchdog, d->base, d->workers, d->n_workers) == 0) {
 		sdnotify_ready("serving");
 		r = event_base_dispatch(d->base) < 0 ? -EIO : 0;
 	}
 	watchdog_stop(&d->watchdog);
+	control_destroy(d);
+	if (usr1)
+		event_free(usr1);
 	if (term)
 		event_free(term);
 	if (intr)
@@ -171,25 +158,30 @@ static int run_until_signal(struct daemon *d)
 
 int daemon_run(const char *config_path)
 {
-	struct daemon d = { 0 };
+	struct daemon d = { .config_path = config_path };
 	signal(SIGPIPE, SIG_IGN);
 	if (evthread_use_pthreads() < 0) {
 		log_err("daemon", "libevent has no thread support");
 		return 1;
 	}
-	if (load_config(config_path, &d.conf) < 0)
+	if (load_config(config_path, &d.boot_conf) < 0)
 		return 1;
-	log_set_level(d.conf->log_level);
+	const struct tern_config *conf = d.boot_conf;
+	log_set_level(conf->log_level);
 	char err[256];
-	if (turn_shared_init(&d.shared, d.conf, err, sizeof(err)) < 0) {
+	if (turn_shared_init(&d.shared, conf, err, sizeof(err)) < 0) {
 		log_err("daemon", "%s", err);
-		conf_free(d.conf);
+		turn_shared_destroy(&d.shared);
+		conf_free(d.boot_conf);
 		return 1;
 	}
-	if (io_shared_init(&d.io, d.conf) < 0) {
+	d.snap = d.shared.initial;
+	turn_snapshot_hold(d.snap);
+	if (io_shared_init(&d.io, conf) < 0) {
 		io_shared_destroy(&d.io);
+		turn_snapshot_release(d.snap);
 		turn_shared_destroy(&d.shared);
-		conf_free(d.conf);
+		conf_free(d.boot_conf);
 		return 1;
 	}
 	pthread_mutex_init(&d.start_lock, NULL);
@@ -197,8 +189,8 @@ int daemon_run(const char *config_path)
 	int r = start_workers(&d);
 	if (r == 0) {
 		log_info("daemon", "ready: %u workers, %zu UDP, %zu TCP and %zu TLS listeners, "
-			 "relay ports %u-%u", d.n_workers, d.conf->n_udp, d.conf->n_tcp,
-			 d.conf->n_tls, d.conf->port_min, d.conf->port_max);
+			 "relay ports %u-%u", d.n_workers, conf->n_udp, conf->n_tcp,
+			 conf->n_tls, conf->port_min, conf->port_max);
 		int unclaimed = sdnotify_unclaimed_fds();
 		if (unclaimed > 0)
 			log_warn("daemon", "%d socket(s) passed by systemd match no listener; compare "
@@ -209,10 +201,11 @@ int daemon_run(const char *config_path)
 	}
 	stop_workers(&d);
 	io_shared_destroy(&d.io);
+	turn_snapshot_release(d.snap);
 	turn_shared_destroy(&d.shared);
 	pthread_cond_destroy(&d.start_cond);
 	pthread_mutex_destroy(&d.start_lock);
-	conf_free(d.conf);
+	conf_free(d.boot_conf); /* last: the initial snapshot pointed into it */
 	libevent_global_shutdown();
 	if (r < 0)
 		log_err("daemon", "stopped on error: %s", strerror(-r));

@@ -27,7 +27,7 @@
 
 static const struct tern_config *conf_of(const struct tcp_conn *c)
 {
-	return c->w->shared->conf;
+	return c->w->turn.snap->conf;
 }
 
 static void unlink_conn(struct tcp_conn *c)
@@ -304,7 +304,7 @@ static int open_listener(struct worker *w, const struct sockaddr_storage *addr, 
 
 int tcp_listeners_open(struct worker *w, char *err, size_t cap)
 {
-	const struct tern_config *conf = w->shared->conf;
+	const struct tern_config *conf = w->turn.snap->conf;
 	int r = 0;
 	for (size_t i = 0; i < conf->n_tcp && r == 0; i++)
 		r = open_listener(w, &conf->tcp[i], false, err, cap);

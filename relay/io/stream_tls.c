@@ -99,7 +99,7 @@ static enum hello_step on_hello_bytes(struct tcp_conn *c, const uint8_t *buf, si
 		c->w->rejected_hellos++;
 		return HELLO_STEP_CLOSE;
 	}
-	const struct conf_passthrough *p = route(c->w->shared->conf, &h);
+	const struct conf_passthrough *p = route(c->w->turn.snap->conf, &h);
 	if (p) {
 		struct worker *w = c->w;
 		struct sockaddr_storage source = c->client.addr;

@@ -58,7 +58,7 @@ static void on_udp_readable(evutil_socket_t fd, short what, void *arg)
 
 int udp_listeners_open(struct worker *w, char *err, size_t cap)
 {
-	const struct tern_config *conf = w->shared->conf;
+	const struct tern_config *conf = w->turn.snap->conf;
 	for (size_t i = 0; i < conf->n_udp; i++) {
 		struct udp_listener *l = &w->udp[i];
 		char where[SOCKADDR_STRLEN];

@@ -43,6 +43,32 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
 	event_base_loopbreak(w->base);
 }
 
+static void on_mail(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct worker *w = arg;
+	pthread_mutex_lock(&w->mail_lock);
+	struct turn_snapshot *snap = w->pending_snap;
+	w->pending_snap = NULL;
+	pthread_mutex_unlock(&w->mail_lock);
+	if (snap) {
+		worker_touch_clock(w);
+		turn_server_set_snapshot(&w->turn, snap);
+	}
+}
+
+void worker_post_snapshot(struct worker *w, struct turn_snapshot *snap)
+{
+	pthread_mutex_lock(&w->mail_lock);
+	struct turn_snapshot *superseded = w->pending_snap;
+	w->pending_snap = snap;
+	if (w->mail)
+		event_active(w->mail, 0, 0);
+	pthread_mutex_unlock(&w->mail_lock);
+	turn_snapshot_release(superseded); /* two reloads before the worker looked */
+}
+
 static void report_start(struct worker *w, int error)
 {
 	pthread_mutex_lock(w->start_lock);
@@ -72,7 +98,8 @@ static int worker_setup(struct worker *w)
 	if (r < 0)
 		return r;
 	w->stop = event_new(w->base, -1, 0, on_stop, w);
-	if (!w->stop) {
+	w->mail = event_new(w->base, -1, 0, on_mail, w);
+	if (!w->stop || !w->mail) {
 		snprintf(w->start_msg, sizeof(w->start_msg), "out of memory");
 		return -ENOMEM;
 	}
@@ -92,6 +119,13 @@ static void worker_teardown(struct worker *w)
 	if (w->stop)
 		event_free(w->stop);
 	w->stop = NULL;
+	pthread_mutex_lock(&w->mail_lock);
+	if (w->mail)
+		event_free(w->mail);
+	w->mail = NULL;
+	turn_snapshot_release(w->pending_snap);
+	w->pending_snap = NULL;
+	pthread_mutex_unlock(&w->mail_lock);
 	tcp_close_all(w);
 	turn_server_destroy(&w->turn);
 	udp_listeners_close(w);
@@ -121,7 +155,13 @@ static void *worker_main(void *arg)
 
 int worker_start(struct worker *w)
 {
-	return -pthread_create(&w->thread, NULL, worker_main, w);
+	int r = pthread_mutex_init(&w->mail_lock, NULL);
+	if (r)
+		return -r;
+	r = pthread_create(&w->thread, NULL, worker_main, w);
+	if (r)
+		pthread_mutex_destroy(&w->mail_lock);
+	return -r;
 }
 
 void worker_stop(struct worker *w)
@@ -132,4 +172,5 @@ void worker_stop(struct worker *w)
 	if (w->start_error == 0 && w->stop)
 		event_active(w->stop, 0, 0);
 	pthread_join(w->thread, NULL);
+	pthread_mutex_destroy(&w->mail_lock);
 }

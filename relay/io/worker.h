@@ -80,6 +80,10 @@ struct worker {
 	struct proxy *proxies;          /* passthrough connections (proxy.c) */
 	struct event *tick;
 	struct event *stop;             /* activated by worker_stop from another thread */
+	/* Mailbox from the control thread: a new configuration snapshot. */
+	pthread_mutex_t mail_lock;
+	struct turn_snapshot *pending_snap;
+	struct event *mail;
 	struct udp_batch *batch;
 	struct udp_out *out;
 	_Atomic uint64_t heartbeat_ms;  /* stamped by the worker's timer, read by the watchdog */
@@ -99,6 +103,9 @@ struct worker {
 int worker_start(struct worker *w);
 /* Asks the loop to stop (from any thread) and joins it. */
 void worker_stop(struct worker *w);
+/* From the control thread: the worker puts snap in force on its own thread
+ * at its next loop pass. Takes over one reference held by the caller. */
+void worker_post_snapshot(struct worker *w, struct turn_snapshot *snap);
 
 /* The worker whose thread is running (NULL on other threads). */
 struct worker *worker_self(void);

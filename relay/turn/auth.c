@@ -29,7 +29,7 @@ static void answer_challenge(struct turn_server *s, struct turn_req *req, int co
 	req->authenticated = false;
 	turn_answer_start(s, &b, req, STUN_ERROR);
 	stun_build_error(&b, code, NULL);
-	stun_build_attr(&b, STUN_ATTR_REALM, sh->conf->realm, strlen(sh->conf->realm));
+	stun_build_attr(&b, STUN_ATTR_REALM, s->snap->conf->realm, strlen(s->snap->conf->realm));
 	stun_build_attr(&b, STUN_ATTR_NONCE, nonce, (size_t)nlen);
 	stun_build_attr(&b, STUN_ATTR_PASSWORD_ALGORITHMS, offered_algorithms,
 			sizeof(offered_algorithms));
@@ -97,7 +97,7 @@ static int verify_integrity(struct turn_server *s, struct turn_req *req, int alg
 		req->use_sha256_mi = sha256_mi;
 		return 0;
 	}
-	const struct tern_config *conf = s->shared->conf;
+	const struct tern_config *conf = s->snap->conf;
 	for (unsigned i = 0; i < conf->secrets.n; i++) {
 		char password[CRED_PASSWORD_CAP];
 		int plen = cred_password(&conf->secrets, i, req->username, req->username_len, password);
@@ -118,7 +118,7 @@ static int verify_integrity(struct turn_server *s, struct turn_req *req, int alg
 int turn_auth_request(struct turn_server *s, struct turn_req *req)
 {
 	const struct stun_msg *msg = req->msg;
-	const struct tern_config *conf = s->shared->conf;
+	const struct tern_config *conf = s->snap->conf;
 	if (!msg->mi_offset && !msg->mi256_offset) {
 		answer_challenge(s, req, 401);
 		return -EACCES;

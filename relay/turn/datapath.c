@@ -16,7 +16,7 @@ static void to_peer(struct turn_server *s, struct allocation *a,
 	}
 	/* A permission covers every port of an address, one of which may be
 	 * our own listener: never relay into ourselves. */
-	const struct peer_policy *policy = &s->shared->policy;
+	const struct peer_policy *policy = &s->snap->policy;
 	if (peer_policy_port_is_own(policy, sockaddr_port(peer)) &&
 	    peer_policy_check(policy, peer) == PEER_DENIED_SELF) {
 		s->counters.peer_denied++;

@@ -24,7 +24,7 @@ struct allocate_plan {
 static int plan_allocate(const struct turn_server *s, const struct stun_msg *msg,
 			 struct allocate_plan *p)
 {
-	const struct tern_config *conf = s->shared->conf;
+	const struct tern_config *conf = s->snap->conf;
 	const struct stun_attr *rt = stun_msg_find(msg, TURN_ATTR_REQUESTED_TRANSPORT);
 	const struct stun_attr *ep = stun_msg_find(msg, TURN_ATTR_EVEN_PORT);
 	const struct stun_attr *tok = stun_msg_find(msg, TURN_ATTR_RESERVATION_TOKEN);
@@ -75,7 +75,7 @@ static int plan_allocate(const struct turn_server *s, const struct stun_msg *msg
 static int open_relay(struct turn_server *s, struct allocation *a, int family,
 		      const struct allocate_plan *p, int claimed_port)
 {
-	const struct tern_config *conf = s->shared->conf;
+	const struct tern_config *conf = s->snap->conf;
 	struct turn_relay *r = &a->relay[a->n_relay];
 	for (int attempt = 0; attempt < RELAY_BIND_ATTEMPTS; attempt++) {
 		int port = claimed_port;
@@ -113,7 +113,7 @@ static int fill_allocation(struct turn_server *s, struct turn_req *req, struct a
 	a->cred_expiry = req->cred.expiry;
 	a->created_ms = s->now_ms;
 	a->dont_fragment = stun_msg_find(req->msg, TURN_ATTR_DONT_FRAGMENT) != NULL;
-	const struct tern_config *conf = s->shared->conf;
+	const struct tern_config *conf = s->snap->conf;
 	int r = user_quota_acquire(&s->shared->quota, req->cred.user_id, req->cred.user_id_len,
 				   conf->allocations_per_user, conf->allocations_total);
 	if (r == -EDQUOT)
@@ -143,8 +143,28 @@ static void answer_allocate(struct turn_server *s, struct turn_req *req, struct 
 	turn_answer_send(s, &b, req);
 }
 
+/* Draining: send the client elsewhere (RFC 8489 section 10: 300 with
+ * ALTERNATE-SERVER), or refuse for capacity when there is nowhere to send it. */
+static void answer_draining(struct turn_server *s, struct turn_req *req)
+{
+	const struct tern_config *conf = s->snap->conf;
+	if (!conf->has_alternate) {
+		turn_answer_error(s, req, 508);
+		return;
+	}
+	struct stun_builder b;
+	turn_answer_start(s, &b, req, STUN_ERROR);
+	stun_build_error(&b, 300, NULL);
+	stun_build_addr(&b, STUN_ATTR_ALTERNATE_SERVER, &conf->alternate_server);
+	turn_answer_send(s, &b, req);
+}
+
 void turn_handle_allocate(struct turn_server *s, struct turn_req *req)
 {
+	if (!req->alloc && atomic_load_explicit(&s->shared->draining, memory_order_relaxed)) {
+		answer_draining(s, req);
+		return;
+	}
 	if (req->alloc) {
 		turn_answer_error(s, req, 437); /* an allocation exists; not a retransmission */
 		return;
@@ -159,7 +179,7 @@ void turn_handle_allocate(struct turn_server *s, struct turn_req *req)
 			code = 508;
 	}
 	uint32_t lifetime = turn_lifetime_for(s, p.lifetime_req, req->cred.expiry);
-	const struct tern_config *conf = s->shared->conf;
+	const struct tern_config *conf = s->snap->conf;
 	struct allocation *a = NULL;
 	if (!code) {
 		a = allocation_new((uint16_t)conf->permissions_per_allocation,
@@ -244,7 +264,7 @@ static int judge_peer(struct turn_server *s, struct allocation *a,
 {
 	if (!allocation_relay(a, peer->ss_family))
 		return 443;
-	if (peer_policy_check(&s->shared->policy, peer) != PEER_ALLOWED) {
+	if (peer_policy_check(&s->snap->policy, peer) != PEER_ALLOWED) {
 		s->counters.peer_denied++;
 		return 403;
 	}

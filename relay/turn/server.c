@@ -14,25 +14,15 @@
 int turn_shared_init(struct turn_shared *sh, const struct tern_config *conf, char *err, size_t cap)
 {
 	memset(sh, 0, sizeof(*sh));
-	sh->conf = conf;
+	atomic_init(&sh->draining, false);
 	int r = nonce_key_init(&sh->nonce_key);
 	if (r < 0) {
 		snprintf(err, cap, "cannot make a nonce key: %s", strerror(-r));
 		return r;
 	}
-	peer_policy_init(&sh->policy);
-	for (size_t i = 0; i < conf->n_allow && r == 0; i++)
-		r = peer_policy_allow(&sh->policy, &conf->allow[i]);
-	for (size_t i = 0; i < conf->n_deny && r == 0; i++)
-		r = peer_policy_deny(&sh->policy, &conf->deny[i]);
-	for (size_t i = 0; i < conf->n_udp && r == 0; i++)
-		r = peer_policy_add_own(&sh->policy, &conf->udp[i]);
-	for (size_t i = 0; i < conf->n_tcp && r == 0; i++)
-		r = peer_policy_add_own(&sh->policy, &conf->tcp[i]);
-	if (r < 0) {
-		snprintf(err, cap, "peer policy: too many entries");
-		return r;
-	}
+	sh->initial = turn_snapshot_new(conf, false, err, cap);
+	if (!sh->initial)
+		return -EINVAL;
 	r = port_pool_init(&sh->ports, conf->port_min, conf->port_max);
 	if (r == 0)
 		r = user_quota_init(&sh->quota, 4096);
@@ -43,6 +33,8 @@ int turn_shared_init(struct turn_shared *sh, const struct tern_config *conf, cha
 
 void turn_shared_destroy(struct turn_shared *sh)
 {
+	turn_snapshot_release(sh->initial);
+	sh->initial = NULL;
 	user_quota_destroy(&sh->quota);
 	port_pool_destroy(&sh->ports);
 	explicit_bzero(&sh->nonce_key, sizeof(sh->nonce_key));
@@ -53,13 +45,15 @@ int turn_server_init(struct turn_server *s, struct turn_shared *shared,
 {
 	memset(s, 0, sizeof(*s));
 	s->shared = shared;
+	s->snap = shared->initial;
+	turn_snapshot_hold(s->snap);
 	s->ops = ops;
 	s->io = io;
 	s->now_ms = monotime_ms();
 	int r = alloc_table_init(&s->table, 1024);
 	if (r < 0)
 		return r;
-	return ratelimit_init(&s->unauth_limit, shared->conf->unauth_rate, shared->conf->unauth_burst);
+	return ratelimit_init(&s->unauth_limit, s->snap->conf->unauth_rate, s->snap->conf->unauth_burst);
 }
 
 void turn_server_destroy(struct turn_server *s)
@@ -69,6 +63,40 @@ void turn_server_destroy(struct turn_server *s)
 	free(s->all);
 	s->all = NULL;
 	alloc_table_destroy(&s->table);
+	turn_snapshot_release(s->snap);
+	s->snap = NULL;
+}
+
+/* Drops what the new policy no longer allows: a reload that denies a peer
+ * range must cut relaying to it at once, not when permissions expire. */
+static void prune_denied(struct turn_server *s, struct allocation *a)
+{
+	const struct peer_policy *policy = &s->snap->policy;
+	for (uint16_t i = 0; i < a->n_perms;) {
+		struct sockaddr_storage ip;
+		sockaddr_from_bytes(&ip, a->perms[i].family, a->perms[i].ip, 0);
+		if (peer_policy_check(policy, &ip) == PEER_ALLOWED)
+			i++;
+		else
+			a->perms[i] = a->perms[--a->n_perms];
+	}
+	for (uint16_t i = 0; i < a->max_channels; i++) {
+		struct turn_channel *c = &a->channels[i];
+		if (c->number && peer_policy_check(policy, &c->peer) != PEER_ALLOWED)
+			memset(c, 0, sizeof(*c));
+	}
+}
+
+void turn_server_set_snapshot(struct turn_server *s, struct turn_snapshot *snap)
+{
+	struct turn_snapshot *old = s->snap;
+	s->snap = snap;
+	const struct tern_config *conf = snap->conf;
+	s->unauth_limit.rate_per_s = conf->unauth_rate;
+	s->unauth_limit.burst = conf->unauth_burst;
+	for (size_t i = 0; i < s->n_allocations; i++)
+		prune_denied(s, s->all[i]);
+	turn_snapshot_release(old);
 }
 
 bool turn_unauth_allowed(struct turn_server *s, const struct turn_client *from)
@@ -101,7 +129,7 @@ static void cache_response(struct turn_cached_response *c, const uint8_t *tid,
 
 void turn_answer_send(struct turn_server *s, struct stun_builder *b, struct turn_req *req)
 {
-	const struct tern_config *conf = s->shared->conf;
+	const struct tern_config *conf = s->snap->conf;
 	if (req->authenticated) {
 		if (conf->software[0])
 			stun_build_attr(b, STUN_ATTR_SOFTWARE, conf->software, strlen(conf->software));
@@ -326,7 +354,7 @@ void turn_server_tick(struct turn_server *s)
 
 uint32_t turn_lifetime_for(const struct turn_server *s, int64_t requested, int64_t cred_expiry)
 {
-	const struct tern_config *conf = s->shared->conf;
+	const struct tern_config *conf = s->snap->conf;
 	int64_t lt = requested < 0 ? conf->default_lifetime : requested;
 	if (lt > conf->max_lifetime)
 		lt = conf->max_lifetime;

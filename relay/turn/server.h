@@ -19,6 +19,7 @@
 #include "relay/turn/alloc_table.h"
 #include "relay/turn/allocation.h"
 #include "relay/turn/port_pool.h"
+#include "relay/turn/snapshot.h"
 #include "relay/turn/user_quota.h"
 
 /* Operations the io layer provides. */
@@ -36,13 +37,16 @@ struct turn_io_ops {
 	void (*relay_close)(void *io, struct turn_relay *r);
 };
 
-/* What every worker shares. Built once by the daemon before workers start. */
+/* What every worker shares. Built once by the daemon before workers start;
+ * the configuration itself reaches workers as snapshots (snapshot.h). */
 struct turn_shared {
-	const struct tern_config *conf;
+	struct turn_snapshot *initial;   /* the snapshot workers start with */
 	struct nonce_key nonce_key;
-	struct peer_policy policy;
 	struct port_pool ports;
 	struct user_quota quota;
+	/* Draining: new allocations are refused (300 to drain.alternate_server
+	 * when configured), existing ones run to their end. Read at Allocate. */
+	atomic_bool draining;
 };
 
 /* Counters a worker keeps for itself (summed by the metrics exporter later). */
@@ -57,6 +61,7 @@ struct turn_counters {
 
 struct turn_server {
 	struct turn_shared *shared;
+	struct turn_snapshot *snap;      /* the configuration in force on this worker */
 	const struct turn_io_ops *ops;
 	void *io;
 	uint64_t now_ms;                 /* monotonic, cached by the io layer per loop pass */
@@ -89,7 +94,13 @@ void turn_server_conn_closed(struct turn_server *s, struct allocation *a);
 /* Expires allocations, permissions, channels; call about once a second. */
 void turn_server_tick(struct turn_server *s);
 
-/* Shared state. */
+/* Puts a new configuration snapshot in force on this worker (taking over
+ * the caller's reference): new limits and policy apply from the next
+ * message; permissions and channels to peers the new policy denies are
+ * dropped at once. */
+void turn_server_set_snapshot(struct turn_server *s, struct turn_snapshot *snap);
+
+/* Shared state. The config must outlive it (the initial snapshot does not own it). */
 int turn_shared_init(struct turn_shared *sh, const struct tern_config *conf, char *err, size_t cap);
 void turn_shared_destroy(struct turn_shared *sh);
 
