@@ -12,12 +12,14 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "auth/cred.h"
+#include "auth/ternctl_signal.h"
 #include "common/monotime.h"
 #include "common/sockaddr.h"
 #include "conf/config.h"
@@ -407,10 +409,31 @@ static int cmd_mint(int argc, char **argv)
 	return r;
 }
 
+/* ---- reload, drain -------------------------------------------------------- */
+
+static void reload_help(FILE *out)
+{
+	signal_help(out, "reload", "Makes ternd load its configuration again (SIGHUP): a valid file\n"
+		    "takes effect without dropping allocations; an invalid one is refused\n"
+		    "and the reason logged. Certificates are read again too.");
+}
+
+static void drain_help(FILE *out)
+{
+	signal_help(out, "drain", "Makes ternd drain (SIGUSR1): new allocations are refused (300 to\n"
+		    "drain.alternate_server when set, else 508) while existing ones run\n"
+		    "on; ternd exits at zero allocations or after drain.deadline.");
+}
+
+static int cmd_reload(int argc, char **argv) { return signal_daemon(argc, argv, SIGHUP, reload_help); }
+static int cmd_drain(int argc, char **argv) { return signal_daemon(argc, argv, SIGUSR1, drain_help); }
+
 /* ---- dispatch ------------------------------------------------------------ */
 
 static const struct ternctl_cmd commands[] = {
 	{ "mint", "ternctl mint", "mint a time-limited TURN credential (REST API scheme)", cmd_mint, mint_help },
+	{ "reload", "ternctl reload", "make ternd reload its configuration and certificates", cmd_reload, reload_help },
+	{ "drain", "ternctl drain", "make ternd refuse new allocations and exit when calls end", cmd_drain, drain_help },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

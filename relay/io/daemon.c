@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "relay/io/daemon_internal.h"
@@ -156,7 +157,17 @@ static int run_until_signal(struct daemon *d)
 	return r;
 }
 
-int daemon_run(const char *config_path)
+/* Written after the config is known good, removed at exit. */
+static int write_pidfile(const char *path)
+{
+	FILE *f = fopen(path, "we");
+	if (!f)
+		return -errno;
+	fprintf(f, "%ld\n", (long)getpid());
+	return fclose(f) == 0 ? 0 : -EIO;
+}
+
+int daemon_run(const char *config_path, const char *pidfile)
 {
 	struct daemon d = { .config_path = config_path };
 	signal(SIGPIPE, SIG_IGN);
@@ -167,6 +178,7 @@ int daemon_run(const char *config_path)
 	if (load_config(config_path, &d.boot_conf) < 0)
 		return 1;
 	const struct tern_config *conf = d.boot_conf;
+	int r0;
 	log_set_level(conf->log_level);
 	char err[256];
 	if (turn_shared_init(&d.shared, conf, err, sizeof(err)) < 0) {
@@ -184,6 +196,8 @@ int daemon_run(const char *config_path)
 		conf_free(d.boot_conf);
 		return 1;
 	}
+	if (pidfile && (r0 = write_pidfile(pidfile)) < 0)
+		log_warn("daemon", "cannot write the pid file %s: %s", pidfile, strerror(-r0));
 	pthread_mutex_init(&d.start_lock, NULL);
 	pthread_cond_init(&d.start_cond, NULL);
 	int r = start_workers(&d);
@@ -206,6 +220,8 @@ int daemon_run(const char *config_path)
 	pthread_cond_destroy(&d.start_cond);
 	pthread_mutex_destroy(&d.start_lock);
 	conf_free(d.boot_conf); /* last: the initial snapshot pointed into it */
+	if (pidfile)
+		unlink(pidfile);
 	libevent_global_shutdown();
 	if (r < 0)
 		log_err("daemon", "stopped on error: %s", strerror(-r));
