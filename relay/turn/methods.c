@@ -223,11 +223,7 @@ void turn_handle_allocate(struct turn_server *s, struct turn_req *req)
 
 void turn_handle_refresh(struct turn_server *s, struct turn_req *req)
 {
-	struct allocation *a = req->alloc;
-	if (!a) {
-		turn_answer_error(s, req, 437);
-		return;
-	}
+	struct allocation *a = req->alloc; /* present: checked before dispatch */
 	const struct stun_msg *msg = req->msg;
 	const struct stun_attr *raf = stun_msg_find(msg, TURN_ATTR_REQUESTED_ADDRESS_FAMILY);
 	int fam;
@@ -283,11 +279,7 @@ static bool listed_before(const struct sockaddr_storage *peers, size_t n)
 
 void turn_handle_create_permission(struct turn_server *s, struct turn_req *req)
 {
-	struct allocation *a = req->alloc;
-	if (!a) {
-		turn_answer_error(s, req, 437);
-		return;
-	}
+	struct allocation *a = req->alloc; /* present: checked before dispatch */
 	const struct stun_msg *msg = req->msg;
 	struct sockaddr_storage peers[MAX_PEERS_PER_REQUEST];
 	size_t n = 0, fresh = 0;
@@ -319,18 +311,12 @@ void turn_handle_create_permission(struct turn_server *s, struct turn_req *req)
 		turn_answer_error(s, req, code);
 		return;
 	}
-	struct stun_builder b;
-	turn_answer_start(s, &b, req, STUN_SUCCESS);
-	turn_answer_send(s, &b, req);
+	turn_answer_empty_success(s, req);
 }
 
 void turn_handle_channel_bind(struct turn_server *s, struct turn_req *req)
 {
-	struct allocation *a = req->alloc;
-	if (!a) {
-		turn_answer_error(s, req, 437);
-		return;
-	}
+	struct allocation *a = req->alloc; /* present: checked before dispatch */
 	const struct stun_msg *msg = req->msg;
 	const struct stun_attr *ch = stun_msg_find(msg, TURN_ATTR_CHANNEL_NUMBER);
 	const struct stun_attr *pa = stun_msg_find(msg, TURN_ATTR_XOR_PEER_ADDRESS);
@@ -353,7 +339,5 @@ void turn_handle_channel_bind(struct turn_server *s, struct turn_req *req)
 		turn_answer_error(s, req, code);
 		return;
 	}
-	struct stun_builder b;
-	turn_answer_start(s, &b, req, STUN_SUCCESS);
-	turn_answer_send(s, &b, req);
+	turn_answer_empty_success(s, req);
 }

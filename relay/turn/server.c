@@ -165,6 +165,13 @@ void turn_answer_error(struct turn_server *s, struct turn_req *req, int code)
 	turn_answer_send(s, &b, req);
 }
 
+void turn_answer_empty_success(struct turn_server *s, struct turn_req *req)
+{
+	struct stun_builder b;
+	turn_answer_start(s, &b, req, STUN_SUCCESS);
+	turn_answer_send(s, &b, req);
+}
+
 static void answer_unknown_attributes(struct turn_server *s, struct turn_req *req)
 {
 	struct stun_builder b;
@@ -224,6 +231,10 @@ static void handle_request(struct turn_server *s, struct turn_req *req)
 		return;
 	if (req->msg->n_unknown) {
 		answer_unknown_attributes(s, req);
+		return;
+	}
+	if (req->method != TURN_ALLOCATE && !req->alloc) {
+		turn_answer_error(s, req, 437); /* needs an allocation on this 5-tuple */
 		return;
 	}
 	switch (req->method) {

@@ -28,6 +28,8 @@ void turn_answer_start(struct turn_server *s, struct stun_builder *b, const stru
 /* Finishes (SOFTWARE, integrity, fingerprint as apply), sends, and caches
  * the bytes when the request was authenticated. */
 void turn_answer_send(struct turn_server *s, struct stun_builder *b, struct turn_req *req);
+/* A success answer with no attributes of its own (CreatePermission, ChannelBind). */
+void turn_answer_empty_success(struct turn_server *s, struct turn_req *req);
 /* An error answer with nothing but ERROR-CODE (and integrity if authenticated). */
 void turn_answer_error(struct turn_server *s, struct turn_req *req, int code);
 /* An unauthenticated answer may go out only while the source has tokens. */
