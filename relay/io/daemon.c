@@ -15,6 +15,9 @@
 #include "common/log.h"
 #include "relay/io/daemon_internal.h"
 #include "relay/io/sdnotify.h"
+#ifdef TERN_TEST_HOOKS
+#include "relay/io/test_hooks.h"
+#endif
 
 static int load_config(const char *path, struct tern_config **out)
 {
@@ -140,10 +143,17 @@ static int run_until_signal(struct daemon *d)
 	    evsignal_add(intr, NULL) == 0 && evsignal_add(hup, NULL) == 0 &&
 	    evsignal_add(usr1, NULL) == 0 &&
 	    watchdog_start(&d->watchdog, d->base, d->workers, d->n_workers) == 0) {
+#ifdef TERN_TEST_HOOKS
+		if (test_hooks_install(d->base, d->workers) < 0)
+			log_err("daemon", "test hooks: cannot handle SIGUSR2");
+#endif
 		sdnotify_ready("serving");
 		r = event_base_dispatch(d->base) < 0 ? -EIO : 0;
 	}
 	watchdog_stop(&d->watchdog);
+#ifdef TERN_TEST_HOOKS
+	test_hooks_uninstall();
+#endif
 	control_destroy(d);
 	if (usr1)
 		event_free(usr1);

@@ -11,6 +11,9 @@
 
 #include "common/log.h"
 #include "common/monotime.h"
+#ifdef TERN_TEST_HOOKS
+#include "relay/io/test_hooks.h"
+#endif
 
 #define TICK_MS 1000
 
@@ -33,6 +36,9 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	turn_server_tick(&w->turn);
 	tcp_sweep(w, w->turn.now_ms);
 	udp_out_flush(w);
+#ifdef TERN_TEST_HOOKS
+	test_hooks_worker_tick(w);
+#endif
 }
 
 static void on_stop(evutil_socket_t fd, short what, void *arg)
