@@ -117,11 +117,11 @@ void proxy_start(struct worker *w, int fd, const struct sockaddr_storage *source
 	    bufferevent_write(p->side[1], first, first_len) < 0 ||
 	    bufferevent_enable(p->side[0], EV_READ | EV_WRITE) < 0 ||
 	    bufferevent_enable(p->side[1], EV_READ | EV_WRITE) < 0) {
-		w->proxy_failures++;
+		mc_inc(&w->turn.metrics.tls_proxy_failed);
 		proxy_free(p);
 		return;
 	}
-	w->proxied_conns++;
+	mc_inc(&w->turn.metrics.tls_proxied);
 }
 
 void proxy_close_all(struct worker *w)

@@ -25,7 +25,7 @@ static void on_relay_readable(evutil_socket_t fd, short what, void *arg)
 			break;
 		for (int i = 0; i < n; i++) {
 			if (w->batch->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
-				w->dropped_truncated++;
+				mc_inc(&w->turn.metrics.truncated);
 				continue;
 			}
 			turn_server_peer_input(&w->turn, r, &w->batch->addrs[i], w->batch->data[i],

@@ -191,7 +191,7 @@ void tcp_send_client(struct worker *w, const struct turn_client *to, const uint8
 	/* Whole frames are dropped, never parts of one, once a slow reader
 	 * has the cap queued. */
 	if (evbuffer_get_length(c->out) + len > conf_of(c)->stream_buffer) {
-		w->dropped_send++;
+		mc_inc(&w->turn.metrics.send_dropped);
 		return;
 	}
 	if (c->ssl)
@@ -229,7 +229,7 @@ static struct tcp_conn *conn_new(struct worker *w, int fd)
 static void conn_open(struct worker *w, int fd, const struct sockaddr_storage *addr, bool tls)
 {
 	if (w->n_conns >= STREAM_MAX_CONNS || !conn_limit_acquire(&w->io->conns, addr)) {
-		w->refused_conns++;
+		mc_inc(&w->turn.metrics.stream_refused);
 		close(fd);
 		return;
 	}
@@ -344,7 +344,7 @@ void tcp_sweep(struct worker *w, uint64_t now_ms)
 	while (c) {
 		struct tcp_conn *next = c->next;
 		if (overdue(c, now_ms)) {
-			w->timed_out_conns++;
+			mc_inc(&w->turn.metrics.stream_timed_out);
 			stream_close(c);
 		}
 		c = next;

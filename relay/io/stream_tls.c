@@ -96,7 +96,7 @@ static enum hello_step on_hello_bytes(struct tcp_conn *c, const uint8_t *buf, si
 	if (st == HELLO_NEED_MORE)
 		return HELLO_STEP_WAIT;
 	if (st != HELLO_OK) {
-		c->w->rejected_hellos++;
+		mc_inc(&c->w->turn.metrics.tls_rejected);
 		return HELLO_STEP_CLOSE;
 	}
 	const struct conf_passthrough *p = route(c->w->turn.snap->conf, &h);

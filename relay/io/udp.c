@@ -43,7 +43,7 @@ static void on_udp_readable(evutil_socket_t fd, short what, void *arg)
 		for (int i = 0; i < n; i++) {
 			struct msghdr *h = &w->batch->msgs[i].msg_hdr;
 			if (h->msg_flags & MSG_TRUNC) {
-				w->dropped_truncated++;
+				mc_inc(&w->turn.metrics.truncated);
 				continue;
 			}
 			from.addr = w->batch->addrs[i];

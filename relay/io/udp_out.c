@@ -15,7 +15,7 @@ void udp_out_flush(struct worker *w)
 		int r = sendmmsg(q->fd, q->msgs + done, q->n - done, MSG_DONTWAIT);
 		if (r <= 0) {
 			/* A full socket buffer or an unreachable peer: drop this one, go on. */
-			w->dropped_send++;
+			mc_inc(&w->turn.metrics.send_dropped);
 			done++;
 			continue;
 		}
@@ -34,7 +34,7 @@ void udp_out_queue(struct worker *w, int fd, const struct sockaddr_storage *to,
 		udp_out_flush(w);
 		if (sendto(fd, buf, len, MSG_DONTWAIT, (const struct sockaddr *)to,
 			   sockaddr_len(to)) < 0)
-			w->dropped_send++;
+			mc_inc(&w->turn.metrics.send_dropped);
 		return;
 	}
 	unsigned i = q->n++;

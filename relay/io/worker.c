@@ -33,6 +33,11 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	struct worker *w = arg;
 	worker_touch_clock(w);
 	atomic_store_explicit(&w->heartbeat_ms, w->turn.now_ms, memory_order_relaxed);
+	/* How late this tick ran: a busy or blocked loop shows here first. */
+	uint64_t late = w->last_tick_ms ? w->turn.now_ms - w->last_tick_ms : TICK_MS;
+	mc_set(&w->turn.metrics.loop_lag_ms, late > TICK_MS ? late - TICK_MS : 0);
+	mc_inc(&w->turn.metrics.ticks);
+	w->last_tick_ms = w->turn.now_ms;
 	turn_server_tick(&w->turn);
 	tcp_sweep(w, w->turn.now_ms);
 	udp_out_flush(w);

@@ -79,6 +79,7 @@ struct worker {
 	size_t n_conns;
 	struct proxy *proxies;          /* passthrough connections (proxy.c) */
 	struct event *tick;
+	uint64_t last_tick_ms;          /* for the loop lag figure */
 	struct event *stop;             /* activated by worker_stop from another thread */
 	/* Mailbox from the control thread: a new configuration snapshot. */
 	pthread_mutex_t mail_lock;
@@ -87,8 +88,6 @@ struct worker {
 	struct udp_batch *batch;
 	struct udp_out *out;
 	_Atomic uint64_t heartbeat_ms;  /* stamped by the worker's timer, read by the watchdog */
-	uint64_t dropped_send, dropped_truncated;
-	uint64_t refused_conns, timed_out_conns, rejected_hellos, proxied_conns, proxy_failures;
 
 	/* Startup handshake with the daemon thread. */
 	pthread_mutex_t *start_lock;

@@ -87,8 +87,9 @@ struct allocation {
 	struct turn_cached_response allocate_response;  /* for Allocate retransmissions */
 	struct turn_cached_response last_response;      /* for other retransmissions */
 
-	/* Counters for the per-allocation figures (observability issue). */
+	/* Per-allocation figures (metrics, per-allocation listing). */
 	uint64_t pkts_to_peer, bytes_to_peer, pkts_to_client, bytes_to_client;
+	uint64_t peak_pps, last_tick_pkts, last_tick_ms;
 };
 
 /* Makes an allocation with room for the given numbers of permissions and

@@ -10,6 +10,22 @@
 
 #include "common/monotime.h"
 
+/* Why the credential itself is refused, or MA_COUNT when it is fine. */
+static enum metrics_auth_failure credential_problem(const struct turn_server *s,
+						    struct turn_req *req, bool realm_ok)
+{
+	const struct tern_config *conf = s->snap->conf;
+	if (!realm_ok)
+		return MA_WRONG_REALM;
+	switch (cred_check_time(req->username, req->username_len, walltime_s(), conf->max_ttl,
+				conf->clock_skew, &req->cred)) {
+	case CRED_OK: return MA_COUNT;
+	case CRED_EXPIRED: return MA_EXPIRED;
+	case CRED_TOO_FAR: return MA_TOO_FAR;
+	default: return MA_BAD_USERNAME;
+	}
+}
+
 /* PASSWORD-ALGORITHMS we offer, in preference order: SHA-256, then MD5. */
 static const uint8_t offered_algorithms[] = { 0x00, 0x02, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00 };
 
@@ -120,6 +136,7 @@ int turn_auth_request(struct turn_server *s, struct turn_req *req)
 	const struct stun_msg *msg = req->msg;
 	const struct tern_config *conf = s->snap->conf;
 	if (!msg->mi_offset && !msg->mi256_offset) {
+		turn_count_auth_failure(s, MA_NO_CREDENTIALS);
 		answer_challenge(s, req, 401);
 		return -EACCES;
 	}
@@ -127,16 +144,19 @@ int turn_auth_request(struct turn_server *s, struct turn_req *req)
 	const struct stun_attr *realm = stun_msg_find(msg, STUN_ATTR_REALM);
 	const struct stun_attr *nonce = stun_msg_find(msg, STUN_ATTR_NONCE);
 	if (!user || !realm || !nonce) {
+		turn_count_auth_failure(s, MA_MALFORMED);
 		answer_unauth_error(s, req, 400);
 		return -EINVAL;
 	}
 	if (nonce_check(&s->shared->nonce_key, (const char *)stun_attr_value(msg, nonce), nonce->len,
 			nonce_now_s(s), conf->nonce_lifetime, &req->from->addr) < 0) {
+		turn_count_auth_failure(s, MA_STALE_NONCE);
 		answer_challenge(s, req, 438);
 		return -ESTALE;
 	}
 	int alg = chosen_algorithm(msg);
 	if (alg < 0) {
+		turn_count_auth_failure(s, MA_MALFORMED);
 		answer_unauth_error(s, req, 400);
 		return -EINVAL;
 	}
@@ -146,11 +166,11 @@ int turn_auth_request(struct turn_server *s, struct turn_req *req)
 	bool realm_ok = realm->len == rlen &&
 			memcmp(stun_attr_value(msg, realm), conf->realm, rlen) == 0;
 	/* Expiry is checked on every request, not only the first. */
-	if (!realm_ok ||
-	    cred_check_time(req->username, req->username_len, walltime_s(), conf->max_ttl,
-			    conf->clock_skew, &req->cred) != CRED_OK ||
-	    verify_integrity(s, req, alg) < 0) {
-		s->counters.auth_failures++;
+	enum metrics_auth_failure why = credential_problem(s, req, realm_ok);
+	if (why == MA_COUNT && verify_integrity(s, req, alg) < 0)
+		why = MA_BAD_INTEGRITY;
+	if (why != MA_COUNT) {
+		turn_count_auth_failure(s, why);
 		answer_challenge(s, req, 401);
 		return -EACCES;
 	}
@@ -159,6 +179,7 @@ int turn_auth_request(struct turn_server *s, struct turn_req *req)
 	struct allocation *a = req->alloc;
 	if (a && (a->username_len != req->username_len ||
 		  memcmp(a->username, req->username, req->username_len) != 0)) {
+		turn_count_auth_failure(s, MA_WRONG_CREDENTIALS);
 		turn_answer_error(s, req, 441);
 		return -EPERM;
 	}

@@ -11,7 +11,7 @@ static void to_peer(struct turn_server *s, struct allocation *a,
 {
 	struct turn_relay *r = allocation_relay(a, peer->ss_family);
 	if (!r || !allocation_permitted(a, peer, s->now_ms)) {
-		s->counters.dropped_no_permission++;
+		mc_inc(&s->metrics.no_permission);
 		return;
 	}
 	/* A permission covers every port of an address, one of which may be
@@ -19,14 +19,15 @@ static void to_peer(struct turn_server *s, struct allocation *a,
 	const struct peer_policy *policy = &s->snap->policy;
 	if (peer_policy_port_is_own(policy, sockaddr_port(peer)) &&
 	    peer_policy_check(policy, peer) == PEER_DENIED_SELF) {
-		s->counters.peer_denied++;
+		mc_inc(&s->metrics.peer_denied);
 		return;
 	}
 	s->ops->send_peer(s->io, r, peer, data, len);
 	a->pkts_to_peer++;
 	a->bytes_to_peer += len;
-	s->counters.relayed_pkts_to_peer++;
-	s->counters.relayed_bytes_to_peer += len;
+	enum metrics_transport t = turn_metrics_transport(&a->client);
+	mc_inc(&s->metrics.relayed_packets[MD_TO_PEER][t]);
+	mc_add(&s->metrics.relayed_bytes[MD_TO_PEER][t], len);
 }
 
 void turn_handle_send_indication(struct turn_server *s, struct allocation *a,
@@ -36,7 +37,7 @@ void turn_handle_send_indication(struct turn_server *s, struct allocation *a,
 	const struct stun_attr *data = stun_msg_find(msg, TURN_ATTR_DATA);
 	struct sockaddr_storage peer;
 	if (!pa || !data || stun_attr_get_xor_addr(msg, pa, &peer) < 0) {
-		s->counters.malformed++;
+		mc_inc(&s->metrics.malformed);
 		return;
 	}
 	to_peer(s, a, &peer, stun_attr_value(msg, data), data->len);
@@ -49,12 +50,12 @@ void turn_handle_channel_data(struct turn_server *s, struct allocation *a, const
 	const uint8_t *payload;
 	size_t plen;
 	if (turn_channel_data_parse(buf, len, &number, &payload, &plen) < 0) {
-		s->counters.malformed++;
+		mc_inc(&s->metrics.malformed);
 		return;
 	}
 	const struct turn_channel *ch = allocation_channel_by_number(a, number, s->now_ms);
 	if (!ch) {
-		s->counters.dropped_no_permission++;
+		mc_inc(&s->metrics.no_permission);
 		return;
 	}
 	to_peer(s, a, &ch->peer, payload, plen);
@@ -83,7 +84,7 @@ void turn_server_peer_input(struct turn_server *s, struct turn_relay *r,
 {
 	struct allocation *a = r->owner;
 	if (!allocation_permitted(a, peer, s->now_ms)) {
-		s->counters.dropped_no_permission++;
+		mc_inc(&s->metrics.no_permission);
 		return;
 	}
 	const struct turn_channel *ch = allocation_channel_by_peer(a, peer, s->now_ms);
@@ -94,9 +95,9 @@ void turn_server_peer_input(struct turn_server *s, struct turn_relay *r,
 		static const uint8_t no_tid[STUN_TID_LEN] = { 0 };
 		uint8_t tid[STUN_TID_LEN];
 		/* Indications need a transaction id but nothing matches on it;
-		 * derive one cheaply from the counters instead of the CSPRNG. */
+		 * derive one cheaply from the allocation instead of the CSPRNG. */
 		memcpy(tid, no_tid, sizeof(tid));
-		memcpy(tid, &s->counters.relayed_pkts_to_client, sizeof(uint64_t));
+		memcpy(tid, &a->pkts_to_client, sizeof(uint64_t));
 		memcpy(tid + 8, &a->id, 4);
 		struct stun_builder b;
 		stun_build_init(&b, s->out, sizeof(s->out), stun_type(TURN_DATA, STUN_INDICATION), tid);
@@ -104,7 +105,7 @@ void turn_server_peer_input(struct turn_server *s, struct turn_relay *r,
 		stun_build_attr(&b, TURN_ATTR_DATA, buf, len);
 		int n = stun_build_finish(&b);
 		if (n < 0) {
-			s->counters.malformed++;
+			mc_inc(&s->metrics.malformed);
 			return;
 		}
 		out_len = (size_t)n;
@@ -112,6 +113,7 @@ void turn_server_peer_input(struct turn_server *s, struct turn_relay *r,
 	s->ops->send_client(s->io, &a->client, s->out, out_len);
 	a->pkts_to_client++;
 	a->bytes_to_client += len;
-	s->counters.relayed_pkts_to_client++;
-	s->counters.relayed_bytes_to_client += len;
+	enum metrics_transport t = turn_metrics_transport(&a->client);
+	mc_inc(&s->metrics.relayed_packets[MD_TO_CLIENT][t]);
+	mc_add(&s->metrics.relayed_bytes[MD_TO_CLIENT][t], len);
 }

@@ -148,6 +148,7 @@ static void answer_allocate(struct turn_server *s, struct turn_req *req, struct 
 static void answer_draining(struct turn_server *s, struct turn_req *req)
 {
 	const struct tern_config *conf = s->snap->conf;
+	turn_count_outcome(s, conf->has_alternate ? 300 : 508);
 	if (!conf->has_alternate) {
 		turn_answer_error(s, req, 508);
 		return;
@@ -166,6 +167,7 @@ void turn_handle_allocate(struct turn_server *s, struct turn_req *req)
 		return;
 	}
 	if (req->alloc) {
+		turn_count_outcome(s, 437);
 		turn_answer_error(s, req, 437); /* an allocation exists; not a retransmission */
 		return;
 	}
@@ -211,9 +213,11 @@ void turn_handle_allocate(struct turn_server *s, struct turn_req *req)
 			turn_allocation_release(s, a);
 			allocation_free(a);
 		}
+		turn_count_outcome(s, code);
 		turn_answer_error(s, req, code);
 		return;
 	}
+	turn_count_outcome(s, 0);
 	a->expires_ms = s->now_ms + (uint64_t)lifetime * 1000u;
 	req->alloc = a;
 	answer_allocate(s, req, a, &p, lifetime, has_token ? token : NULL);
@@ -241,7 +245,7 @@ void turn_handle_refresh(struct turn_server *s, struct turn_req *req)
 	if (!lt || v > 0)
 		lifetime = turn_lifetime_for(s, lt ? (int64_t)v : -1, req->cred.expiry);
 	if (lifetime == 0) {
-		turn_allocation_delete(s, a, TURN_DEL_CLIENT);
+		turn_allocation_delete(s, a, ME_CLIENT);
 		req->alloc = NULL;
 	} else {
 		a->expires_ms = s->now_ms + (uint64_t)lifetime * 1000u;
@@ -261,7 +265,7 @@ static int judge_peer(struct turn_server *s, struct allocation *a,
 	if (!allocation_relay(a, peer->ss_family))
 		return 443;
 	if (peer_policy_check(&s->snap->policy, peer) != PEER_ALLOWED) {
-		s->counters.peer_denied++;
+		mc_inc(&s->metrics.peer_denied);
 		return 403;
 	}
 	return 0;

@@ -59,7 +59,7 @@ int turn_server_init(struct turn_server *s, struct turn_shared *shared,
 void turn_server_destroy(struct turn_server *s)
 {
 	while (s->n_allocations)
-		turn_allocation_delete(s, s->all[s->n_allocations - 1], TURN_DEL_SHUTDOWN);
+		turn_allocation_delete(s, s->all[s->n_allocations - 1], ME_SHUTDOWN);
 	free(s->all);
 	s->all = NULL;
 	alloc_table_destroy(&s->table);
@@ -103,7 +103,7 @@ bool turn_unauth_allowed(struct turn_server *s, const struct turn_client *from)
 {
 	if (ratelimit_take(&s->unauth_limit, &from->addr, s->now_ms))
 		return true;
-	s->counters.rate_limited++;
+	mc_inc(&s->metrics.rate_limited);
 	return false;
 }
 
@@ -212,7 +212,6 @@ static bool resend_cached(struct turn_server *s, const struct turn_req *req)
 
 static void handle_request(struct turn_server *s, struct turn_req *req)
 {
-	s->counters.requests++;
 	if (req->method == STUN_BINDING) {
 		handle_binding(s, req);
 		return;
@@ -253,18 +252,17 @@ void turn_server_client_input(struct turn_server *s, const struct turn_client *f
 		if (a)
 			turn_handle_channel_data(s, a, buf, len);
 		else
-			s->counters.dropped_no_permission++;
+			mc_inc(&s->metrics.no_permission);
 		return;
 	}
 	struct stun_msg msg;
 	if (stun_msg_parse(&msg, buf, len) < 0) {
-		s->counters.malformed++;
+		mc_inc(&s->metrics.malformed);
 		return;
 	}
 	enum stun_class cls = stun_type_class(msg.type);
 	uint16_t method = stun_type_method(msg.type);
 	if (cls == STUN_INDICATION) {
-		s->counters.indications++;
 		if (method == TURN_SEND && a)
 			turn_handle_send_indication(s, a, &msg);
 		return;
@@ -301,7 +299,7 @@ int turn_allocation_register(struct turn_server *s, struct allocation *a,
 	} else {
 		alloc_table_insert(&s->table, a);
 	}
-	s->counters.allocations_created++;
+	mc_inc(&s->metrics.alloc_created[turn_metrics_transport(&a->client)][turn_metrics_family(a)]);
 	return 0;
 }
 
@@ -320,9 +318,25 @@ void turn_allocation_release(struct turn_server *s, struct allocation *a)
 	a->user_id_len = 0;
 }
 
-void turn_allocation_delete(struct turn_server *s, struct allocation *a,
-			    enum turn_delete_reason why)
+/* The finished allocation's figures join the cumulative distributions. */
+static void observe_ended(struct turn_server *s, const struct allocation *a)
 {
+	uint64_t v[MH_COUNT] = {
+		[MH_LIFETIME_S] = (s->now_ms - a->created_ms) / 1000u,
+		[MH_BYTES] = a->bytes_to_peer + a->bytes_to_client,
+		[MH_PACKETS] = a->pkts_to_peer + a->pkts_to_client,
+		[MH_PEAK_PPS] = a->peak_pps,
+	};
+	for (int h = 0; h < MH_COUNT; h++)
+		mhist_observe(&s->metrics.ended[h], metrics_hist_bounds[h], v[h]);
+}
+
+void turn_allocation_delete(struct turn_server *s, struct allocation *a,
+			    enum metrics_end_reason why)
+{
+	mc_inc(&s->metrics.alloc_ended[turn_metrics_transport(&a->client)][turn_metrics_family(a)]);
+	mc_inc(&s->metrics.alloc_end_reason[why]);
+	observe_ended(s, a);
 	turn_allocation_release(s, a);
 	if (a->conn_slot)
 		*a->conn_slot = NULL;
@@ -331,30 +345,62 @@ void turn_allocation_delete(struct turn_server *s, struct allocation *a,
 	size_t i = a->all_index;
 	s->all[i] = s->all[--s->n_allocations];
 	s->all[i]->all_index = i;
-	if (why == TURN_DEL_EXPIRED || why == TURN_DEL_CREDENTIAL)
-		s->counters.allocations_expired++;
-	else
-		s->counters.allocations_deleted++;
 	allocation_free(a);
 }
 
 void turn_server_conn_closed(struct turn_server *s, struct allocation *a)
 {
 	if (a)
-		turn_allocation_delete(s, a, TURN_DEL_CONNECTION);
+		turn_allocation_delete(s, a, ME_CONNECTION);
+}
+
+/* Rebuilt every tick from the live allocations, so a scrape sees calls in
+ * progress, not only finished ones. Also tracks each allocation's peak
+ * packet rate (packets since the last tick, ticks are about a second). */
+static void observe_live(struct turn_server *s)
+{
+	struct mhist fresh[MH_COUNT];
+	memset(fresh, 0, sizeof(fresh));
+	for (size_t i = 0; i < s->n_allocations; i++) {
+		struct allocation *a = s->all[i];
+		uint64_t pkts = a->pkts_to_peer + a->pkts_to_client;
+		uint64_t elapsed = s->now_ms - a->last_tick_ms;
+		if (elapsed >= 500) {
+			uint64_t pps = (pkts - a->last_tick_pkts) * 1000u / elapsed;
+			if (pps > a->peak_pps)
+				a->peak_pps = pps;
+			a->last_tick_pkts = pkts;
+			a->last_tick_ms = s->now_ms;
+		}
+		uint64_t v[MH_COUNT] = {
+			[MH_LIFETIME_S] = (s->now_ms - a->created_ms) / 1000u,
+			[MH_BYTES] = a->bytes_to_peer + a->bytes_to_client,
+			[MH_PACKETS] = pkts,
+			[MH_PEAK_PPS] = a->peak_pps,
+		};
+		for (int h = 0; h < MH_COUNT; h++)
+			mhist_observe(&fresh[h], metrics_hist_bounds[h], v[h]);
+	}
+	for (int h = 0; h < MH_COUNT; h++) {
+		for (int b = 0; b <= MHIST_BUCKETS; b++)
+			mc_set(&s->metrics.live[h].bucket[b], mc_get(&fresh[h].bucket[b]));
+		mc_set(&s->metrics.live[h].sum, mc_get(&fresh[h].sum));
+		mc_set(&s->metrics.live[h].count, mc_get(&fresh[h].count));
+	}
 }
 
 void turn_server_tick(struct turn_server *s)
 {
 	int64_t wall = walltime_s();
+	observe_live(s);
 	for (size_t i = 0; i < s->n_allocations;) {
 		struct allocation *a = s->all[i];
 		if (a->expires_ms <= s->now_ms) {
-			turn_allocation_delete(s, a, TURN_DEL_EXPIRED);
+			turn_allocation_delete(s, a, ME_EXPIRED);
 			continue; /* the last one moved into slot i */
 		}
 		if (wall >= a->cred_expiry) {
-			turn_allocation_delete(s, a, TURN_DEL_CREDENTIAL);
+			turn_allocation_delete(s, a, ME_CREDENTIAL);
 			continue;
 		}
 		allocation_expire(a, s->now_ms);

@@ -14,6 +14,7 @@
 
 #include "auth/nonce.h"
 #include "conf/config.h"
+#include "metrics/counters.h"
 #include "relay/policy/peer_policy.h"
 #include "relay/policy/ratelimit.h"
 #include "relay/turn/alloc_table.h"
@@ -49,16 +50,6 @@ struct turn_shared {
 	atomic_bool draining;
 };
 
-/* Counters a worker keeps for itself (summed by the metrics exporter later). */
-struct turn_counters {
-	uint64_t requests, indications, malformed, rate_limited;
-	uint64_t allocations_created, allocations_deleted, allocations_expired;
-	uint64_t auth_failures, peer_denied;
-	uint64_t relayed_pkts_to_peer, relayed_bytes_to_peer;
-	uint64_t relayed_pkts_to_client, relayed_bytes_to_client;
-	uint64_t dropped_no_permission;
-};
-
 struct turn_server {
 	struct turn_shared *shared;
 	struct turn_snapshot *snap;      /* the configuration in force on this worker */
@@ -68,7 +59,7 @@ struct turn_server {
 	struct alloc_table table;        /* UDP allocations */
 	size_t n_allocations;            /* all of this worker's, UDP and stream */
 	struct ratelimit unauth_limit;
-	struct turn_counters counters;
+	struct worker_metrics metrics;   /* read by the exporter (metrics/counters.h) */
 	/* Scratch for building answers: one message at a time per worker. */
 	uint8_t out[65536 + 64];
 	/* Every allocation of this worker, for the expiry sweep and teardown. */

@@ -46,6 +46,12 @@ void turn_handle_refresh(struct turn_server *s, struct turn_req *req);
 void turn_handle_create_permission(struct turn_server *s, struct turn_req *req);
 void turn_handle_channel_bind(struct turn_server *s, struct turn_req *req);
 
+/* Metrics labels of an allocation and of a client (metrics.c). */
+enum metrics_transport turn_metrics_transport(const struct turn_client *c);
+enum metrics_family turn_metrics_family(const struct allocation *a);
+void turn_count_auth_failure(struct turn_server *s, enum metrics_auth_failure why);
+void turn_count_outcome(struct turn_server *s, int code);
+
 /* The data path (datapath.c). */
 void turn_handle_send_indication(struct turn_server *s, struct allocation *a,
 				 const struct stun_msg *msg);
@@ -55,10 +61,8 @@ void turn_handle_channel_data(struct turn_server *s, struct allocation *a, const
 /* Allocation lifecycle (server.c). */
 int turn_allocation_register(struct turn_server *s, struct allocation *a,
 			     struct allocation **alloc_slot);
-enum turn_delete_reason { TURN_DEL_CLIENT, TURN_DEL_EXPIRED, TURN_DEL_CREDENTIAL,
-			  TURN_DEL_CONNECTION, TURN_DEL_SHUTDOWN };
 void turn_allocation_delete(struct turn_server *s, struct allocation *a,
-			    enum turn_delete_reason why);
+			    enum metrics_end_reason why);
 /* Closes the relays and returns ports and quota (also for a half-made allocation). */
 void turn_allocation_release(struct turn_server *s, struct allocation *a);
 

@@ -126,7 +126,7 @@ static void test_allocate_success(void **state)
 	assert_int_equal(al->n_relay, 1);
 	assert_int_equal(al->expires_ms, f->s.now_ms + 600000u);
 	assert_int_equal(f->s.n_allocations, 1);
-	assert_int_equal(f->s.counters.allocations_created, 1);
+	assert_int_equal(mc_get(&f->s.metrics.alloc_created[MT_UDP][MF_IPV4]), 1);
 	assert_int_equal(user_quota_total(&f->sh.quota), 1);
 }
 
@@ -253,7 +253,7 @@ static void test_auth_wrong_integrity(void **state)
 	fx_login(f, &c, "alice");
 	c.key[0] ^= 1;
 	expect_401(f, &c);
-	assert_int_equal(f->s.counters.auth_failures, 1);
+	assert_int_equal(mc_get(&f->s.metrics.auth_failures[MA_BAD_INTEGRITY]), 1);
 	/* A password for another username does not pass either. */
 	struct fx_client other;
 	fx_client_init(&other, "203.0.113.9:1", TURN_UDP);
@@ -939,7 +939,7 @@ static void test_permission_all_or_nothing(void **state)
 	assert_int_equal(fx_peer_request(f, &c, TURN_CREATE_PERMISSION, "127.0.0.1:1", "8.8.8.8:1",
 					 0), 403);
 	assert_int_equal(fx_alloc_of(f, &c)->n_perms, 0);
-	assert_int_equal(f->s.counters.peer_denied, 2);
+	assert_int_equal(mc_get(&f->s.metrics.peer_denied), 2);
 	assert_int_equal(fx_send_indication(f, &c, "8.8.8.8:1", "x", 1), 0);
 	/* Both allowed: both installed. */
 	assert_int_equal(fx_peer_request(f, &c, TURN_CREATE_PERMISSION, "8.8.8.8:1", "8.8.4.4:1",
@@ -1006,7 +1006,7 @@ static void test_send_indication(void **state)
 	fx_allocated(f, &c, "alice");
 	static const char payload[] = "relay me, exactly";
 	assert_int_equal(fx_send_indication(f, &c, "8.8.8.8:3000", payload, 17), 0);
-	assert_int_equal(f->s.counters.dropped_no_permission, 1);
+	assert_int_equal(mc_get(&f->s.metrics.no_permission), 1);
 	assert_int_equal(fx_peer_request(f, &c, TURN_CREATE_PERMISSION, "8.8.8.8:1", NULL, 0), 0);
 	assert_int_equal(fx_send_indication(f, &c, "8.8.8.8:3000", payload, 17), 1);
 	const struct fx_peer_sent *p = fx_last_peer(f);
@@ -1024,8 +1024,8 @@ static void test_send_indication(void **state)
 	/* An empty DATA relays an empty datagram. */
 	assert_int_equal(fx_send_indication(f, &c, "8.8.8.8:3000", "", 0), 1);
 	assert_int_equal(fx_last_peer(f)->len, 0);
-	assert_int_equal(f->s.counters.relayed_pkts_to_peer, 3);
-	assert_int_equal(f->s.counters.relayed_bytes_to_peer, 20);
+	assert_int_equal(mc_get(&f->s.metrics.relayed_packets[MD_TO_PEER][MT_UDP]), 3);
+	assert_int_equal(mc_get(&f->s.metrics.relayed_bytes[MD_TO_PEER][MT_UDP]), 20);
 }
 
 static void test_send_indication_without_allocation(void **state)
@@ -1054,7 +1054,7 @@ static void test_data_indication(void **state)
 	struct allocation *al = fx_alloc_of(f, &c);
 	static const uint8_t payload[] = { 0xde, 0xad, 0xbe, 0xef, 0x01 };
 	assert_int_equal(fx_from_peer(f, al, "8.8.8.8:3000", payload, sizeof(payload)), 0);
-	assert_int_equal(f->s.counters.dropped_no_permission, 1);
+	assert_int_equal(mc_get(&f->s.metrics.no_permission), 1);
 
 	assert_int_equal(fx_peer_request(f, &c, TURN_CREATE_PERMISSION, "8.8.8.8:1", NULL, 0), 0);
 	assert_int_equal(fx_from_peer(f, al, "8.8.8.8:3000", payload, sizeof(payload)), 1);
@@ -1077,7 +1077,7 @@ static void test_data_indication(void **state)
 	assert_int_equal(da->len, sizeof(payload));
 	assert_memory_equal(stun_attr_value(&msg, da), payload, sizeof(payload));
 	assert_int_equal(s->len, 20 + 12 + 4 + 8);
-	assert_int_equal(f->s.counters.relayed_pkts_to_client, 1);
+	assert_int_equal(mc_get(&f->s.metrics.relayed_packets[MD_TO_CLIENT][MT_UDP]), 1);
 	/* Another IP without permission: still dropped. */
 	assert_int_equal(fx_from_peer(f, al, "8.8.4.4:3000", payload, sizeof(payload)), 0);
 }
@@ -1280,7 +1280,7 @@ static void test_allocation_expiry(void **state)
 	assert_int_equal(f->s.n_allocations, 0);
 	assert_int_equal(f->io.n_close, 1);
 	assert_int_equal(sockaddr_port(&f->io.last_close_addr), port);
-	assert_int_equal(f->s.counters.allocations_expired, 1);
+	assert_int_equal(mc_get(&f->s.metrics.alloc_end_reason[ME_EXPIRED]), 1);
 	assert_null(fx_alloc_of(f, &c));
 	assert_int_equal(user_quota_total(&f->sh.quota), 0);
 	assert_int_equal(f->sh.ports.in_use[0], 0);
@@ -1343,7 +1343,7 @@ static void test_unauth_rate_limit(void **state)
 	fx_msg_start(f, &m, TURN_ALLOCATE, STUN_REQUEST);
 	fx_add_transport(&m, udp_transport);
 	assert_false(fx_exchange(f, &c, &m, &a));
-	assert_int_equal(f->s.counters.rate_limited, 3);
+	assert_int_equal(mc_get(&f->s.metrics.rate_limited), 3);
 	/* Authenticated answers are not limited. */
 	assert_int_equal(fx_allocate(f, &c, &a), 0);
 	/* Nor is another source. */
@@ -1362,7 +1362,7 @@ static void test_garbage_ignored(void **state)
 	static const uint8_t junk[] = { 0x00, 0x01, 0x00, 0x04, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3 };
 	assert_int_equal(fx_input(f, &c, junk, sizeof(junk)), 0);
 	assert_int_equal(fx_input(f, &c, junk, 0), 0);
-	assert_int_equal(f->s.counters.malformed, 2);
+	assert_int_equal(mc_get(&f->s.metrics.malformed), 2);
 	/* A response or an unknown method from a client. */
 	struct fx_msg m;
 	struct fx_answer a;
@@ -1402,7 +1402,7 @@ static void test_stream_allocation(void **state)
 	assert_null(c.slot);
 	assert_int_equal(f->s.n_allocations, 1);
 	assert_int_equal(f->io.n_close, 1);
-	assert_int_equal(f->s.counters.allocations_deleted, 1);
+	assert_int_equal(mc_get(&f->s.metrics.alloc_end_reason[ME_CONNECTION]), 1);
 	/* A connection without an allocation closes quietly. */
 	turn_server_conn_closed(&f->s, NULL);
 	assert_int_equal(f->s.n_allocations, 1);
