@@ -101,3 +101,28 @@ def test_even_port_with_reservation(ternd):
 def test_dont_fragment_is_accepted(ternd):
     with ternd.client("udp") as c:
         assert c.allocate(dont_fragment=True).relay
+
+
+@pytest.mark.parametrize("integrity", ["sha256", "both"])
+def test_message_integrity_sha256(ternd, integrity):
+    # RFC 8489 14.6: MESSAGE-INTEGRITY-SHA256 alone or after MESSAGE-INTEGRITY;
+    # the response is protected the same way as the request.
+    with ternd.client(integrity=integrity) as c:
+        alloc = c.allocate()
+        assert tc.verify_integrity(alloc.response, c.key(), tc.MESSAGE_INTEGRITY_SHA256)
+
+
+def test_password_algorithm_sha256_when_offered(ternd):
+    # RFC 8489 9.2.4/18.5: if the 401 offers PASSWORD-ALGORITHMS with SHA-256,
+    # a client may pick it; the key is then SHA-256(username:realm:password).
+    with ternd.client(password_algorithm=tc.PASSWORD_ALGORITHM_SHA256) as c:
+        first = c.request(tc.ALLOCATE, RT_UDP, auth=False)
+        offered = first.get(tc.PASSWORD_ALGORITHMS)
+        if offered is None:
+            pytest.skip("server offers no PASSWORD-ALGORITHMS")
+        algs = [a for a, _ in tc.decode_password_algorithms(offered)]
+        assert tc.PASSWORD_ALGORITHM_MD5 in algs
+        if tc.PASSWORD_ALGORITHM_SHA256 not in algs:
+            pytest.skip("server offers no SHA-256 password algorithm")
+        c._learn(first)
+        assert c.allocate().relay

@@ -683,7 +683,8 @@ class TurnClient:
         carries MESSAGE-INTEGRITY computed with the same key."""
         if not self.check_integrity or self.nonce is None or resp.cls != SUCCESS:
             return
-        atype = MESSAGE_INTEGRITY_SHA256 if self.integrity == "sha256" else MESSAGE_INTEGRITY
+        # A request carrying MESSAGE-INTEGRITY-SHA256 is answered with it.
+        atype = MESSAGE_INTEGRITY if self.integrity == "sha1" else MESSAGE_INTEGRITY_SHA256
         if not verify_integrity(resp, self.key(), atype):
             raise StunError("success response without valid message integrity")
 
