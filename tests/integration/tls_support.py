@@ -39,6 +39,7 @@ def run(argv, timeout=RUN_TIMEOUT, **kw):
 
 
 EC_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+RSA_KEY = ["-newkey", "rsa:2048", "-nodes"]
 
 
 class Ca:
@@ -56,9 +57,10 @@ class Ca:
              "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
         os.chmod(self.key, 0o600)
 
-    def issue(self, stem, cn, dns=(), ips=("127.0.0.1",)):
-        """A server certificate and its own fresh key; returns (cert, key).
-        Each one gets a distinct serial number."""
+    def issue(self, stem, cn, dns=(), ips=("127.0.0.1",), key_type="ec"):
+        """A server certificate and its own fresh key (P-256, or RSA 2048
+        with key_type="rsa"); returns (cert, key). Each one gets a distinct
+        serial number."""
         self.serial += 1
         key = os.path.join(self.dir, f"{stem}.key")
         csr = os.path.join(self.dir, f"{stem}.csr")
@@ -70,7 +72,8 @@ class Ca:
                     "basicConstraints=critical,CA:FALSE\n"
                     "keyUsage=critical,digitalSignature\n"
                     "extendedKeyUsage=serverAuth\n")
-        run(["openssl", "req", *EC_KEY, "-keyout", key, "-out", csr, "-subj", f"/CN={cn}"])
+        newkey = EC_KEY if key_type == "ec" else RSA_KEY
+        run(["openssl", "req", *newkey, "-keyout", key, "-out", csr, "-subj", f"/CN={cn}"])
         run(["openssl", "x509", "-req", "-in", csr, "-CA", self.cert, "-CAkey", self.key,
              "-set_serial", str(self.serial), "-out", cert, "-days", "2", "-extfile", ext])
         os.chmod(key, 0o600)
