@@ -362,6 +362,35 @@ static int apply_passthrough(struct loader *l, const struct key *k, const config
 	return 0;
 }
 
+static int apply_redis(struct loader *l, const struct key *k, const config_setting_t *s)
+{
+	const char *v;
+	char q[CONF_QUOTE_MAX + 4];
+	if (!s)
+		return 0;
+	if (get_string(l, k, s, &v) < 0)
+		return -EINVAL;
+	if (!v[0])
+		return 0;
+	if (sockaddr_parse(v, false, &l->c->redis) < 0 || sockaddr_port(&l->c->redis) == 0)
+		return fail(l, s, "'%s' must be an address with a port like 127.0.0.1:6379 (got '%s')",
+			    k->path, quote(v, q));
+	l->c->has_redis = true;
+	return 0;
+}
+
+static int apply_bool(struct loader *l, const struct key *k, const config_setting_t *s)
+{
+	bool v = k->def != 0;
+	if (s) {
+		if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+			return fail(l, s, "'%s' must be true or false", k->path);
+		v = config_setting_get_bool(s) != 0;
+	}
+	memcpy((char *)l->c + k->off, &v, sizeof(v));
+	return 0;
+}
+
 static int apply_alternate(struct loader *l, const struct key *k, const config_setting_t *s)
 {
 	const char *v;
@@ -429,6 +458,17 @@ static const struct key keys[] = {
 
 	LIST_KEY("peers.allow", apply_cidrs, allow, n_allow),
 	LIST_KEY("peers.deny", apply_cidrs, deny, n_deny),
+
+	{ .path = "revocation.redis", .apply = apply_redis },
+	STR_KEY("revocation.username", redis_username, false, "", check_text),
+	STR_KEY("revocation.password_file", redis_password_file, false, "", NULL),
+	{ .path = "revocation.tls", .apply = apply_bool, .off = FIELD(redis_tls), .def = 0 },
+	STR_KEY("revocation.tls_ca", redis_tls_ca, false, "", NULL),
+	STR_KEY("revocation.tls_server_name", redis_tls_server_name, false, "", check_text),
+	STR_KEY("revocation.key_prefix", redis_key_prefix, false, "tern:", check_text),
+	STR_KEY("revocation.state_dir", state_dir, false, "/var/lib/tern", check_nonempty),
+	INT_KEY("revocation.stale_after", revocation_stale_after, 6, 600, 15),
+	INT_KEY("revocation.stale_grace", revocation_stale_grace, 0, 86400, 300),
 
 	{ .path = "drain.alternate_server", .apply = apply_alternate },
 	INT_KEY("drain.deadline", drain_deadline, 1, 86400, 3600),
@@ -585,6 +625,12 @@ static int resolve_secrets_path(struct loader *l)
 		r = resolve_relative(l, l->c->tls_certificate, "tls.certificate");
 	if (r == 0)
 		r = resolve_relative(l, l->c->tls_private_key, "tls.private_key");
+	if (r == 0)
+		r = resolve_relative(l, l->c->redis_password_file, "revocation.password_file");
+	if (r == 0)
+		r = resolve_relative(l, l->c->redis_tls_ca, "revocation.tls_ca");
+	if (r == 0)
+		r = resolve_relative(l, l->c->state_dir, "revocation.state_dir");
 	return r;
 }
 

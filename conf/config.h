@@ -84,6 +84,20 @@ struct tern_config {
 	uint32_t stream_buffer;                   /* bytes queued toward one client, default 524288, 65536..16777216 */
 	uint32_t connections_per_source;          /* per client IP address, default 64, 1..100000 */
 
+	/* revocation { redis; username; password_file; tls; tls_ca; tls_server_name;
+	 *              key_prefix; state_dir; stale_after; stale_grace; } */
+	bool has_redis;                           /* "redis" set: the feed is on */
+	struct sockaddr_storage redis;            /* "ip:port" */
+	char redis_username[128];                 /* ACL user, "" = default user */
+	char redis_password_file[CONF_MAX_PATH];  /* "" = no AUTH; mode 0600 like the secrets */
+	bool redis_tls;
+	char redis_tls_ca[CONF_MAX_PATH];         /* "" = the system's CA store */
+	char redis_tls_server_name[256];          /* "" = verify the address */
+	char redis_key_prefix[128];               /* default "tern:" */
+	char state_dir[CONF_MAX_PATH];            /* revocation snapshot; default /var/lib/tern */
+	uint32_t revocation_stale_after;          /* s without an answer = stale, default 15, 6..600 */
+	uint32_t revocation_stale_grace;          /* s new allocations still served when stale, default 300, 0..86400 */
+
 	/* drain { alternate_server; deadline; } -- SIGUSR1 starts draining */
 	bool has_alternate;
 	struct sockaddr_storage alternate_server; /* 300 Try Alternate points here */

@@ -162,3 +162,36 @@ void secrets_wipe(struct secrets *s)
 	explicit_bzero(s->s, sizeof(s->s));
 	s->n = 0;
 }
+
+int secrets_read_password(const char *path, char *out, size_t out_cap, char *err, size_t err_cap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return fail(-errno, err, err_cap, "%s: cannot open: %s", path, strerror(errno));
+	int r = check_mode(fd, path, err, err_cap);
+	char *buf = r < 0 ? NULL : malloc(SECRETS_FILE_MAX + 1);
+	ssize_t len = r < 0 ? r : buf ? read_all(fd, buf, path, err, err_cap) : -ENOMEM;
+	close(fd);
+	if (len >= 0) {
+		const char *nl = memchr(buf, '\n', (size_t)len);
+		size_t line = trim_trailing(buf, nl ? (size_t)(nl - buf) : (size_t)len);
+		bool clean = line > 0 && line < out_cap;
+		for (size_t i = 0; clean && i < line; i++)
+			clean = (unsigned char)buf[i] >= 0x20 && buf[i] != 0x7f;
+		if (clean) {
+			memcpy(out, buf, line);
+			out[line] = '\0';
+			r = 0;
+		} else {
+			r = fail(-EINVAL, err, err_cap, "%s: the first line must be the password "
+				 "(1..%zu printable characters)", path, out_cap - 1);
+		}
+	} else if (r == 0) {
+		r = (int)len;
+	}
+	if (buf) {
+		explicit_bzero(buf, SECRETS_FILE_MAX + 1);
+		free(buf);
+	}
+	return r;
+}

@@ -33,6 +33,9 @@ struct secrets {
  * "path:line: what" or "path: what" to err and returns negative errno;
  * out->hmac is left as the caller set it. */
 int secrets_load(struct secrets *out, const char *path, char *err, size_t err_cap);
+/* Reads a single-password file (e.g. the Redis password): same mode rule,
+ * first line, trailing whitespace trimmed. 0 or negative errno with why. */
+int secrets_read_password(const char *path, char *out, size_t out_cap, char *err, size_t err_cap);
 /* Wipes secret material (explicit_bzero). */
 void secrets_wipe(struct secrets *s);
 

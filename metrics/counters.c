@@ -12,3 +12,7 @@ const uint64_t metrics_hist_bounds[MH_COUNT][MHIST_BUCKETS] = {
 			 50000000, 100000000 },
 	[MH_PEAK_PPS] = { 1, 5, 10, 25, 50, 100, 200, 500, 1000, 2000, 5000, 10000 },
 };
+
+const uint64_t metrics_revocation_bounds[MHIST_BUCKETS] = {
+	1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000, 30000,
+};

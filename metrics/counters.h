@@ -79,6 +79,8 @@ enum metrics_hist {
 
 /* Bucket upper bounds per histogram (MHIST_BUCKETS each). */
 extern const uint64_t metrics_hist_bounds[MH_COUNT][MHIST_BUCKETS];
+/* Milliseconds from a revocation entering Redis to its allocations gone. */
+extern const uint64_t metrics_revocation_bounds[MHIST_BUCKETS];
 
 static inline void mhist_observe(struct mhist *h, const uint64_t *bounds, uint64_t v)
 {
@@ -112,6 +114,8 @@ struct worker_metrics {
 	/* Finished allocations (cumulative) and the live ones (rebuilt each tick). */
 	struct mhist ended[MH_COUNT];
 	struct mhist live[MH_COUNT];
+	struct mhist revocation_latency_ms; /* per torn-down allocation */
+	struct mcounter revocation_refused; /* allocations refused: revocation feed stale too long */
 	struct mcounter loop_lag_ms;        /* how late the last 1-second tick ran */
 	struct mcounter ticks;
 };

@@ -139,10 +139,12 @@ static int run_until_signal(struct daemon *d)
 	struct event *hup = evsignal_new(d->base, SIGHUP, on_hangup, d);
 	struct event *usr1 = evsignal_new(d->base, SIGUSR1, on_usr1, d);
 	int r = -ENOMEM;
+	/* (r is set by revocations_start when everything before it worked) */
 	if (term && intr && hup && usr1 && evsignal_add(term, NULL) == 0 &&
 	    evsignal_add(intr, NULL) == 0 && evsignal_add(hup, NULL) == 0 &&
 	    evsignal_add(usr1, NULL) == 0 &&
-	    watchdog_start(&d->watchdog, d->base, d->workers, d->n_workers) == 0) {
+	    watchdog_start(&d->watchdog, d->base, d->workers, d->n_workers) == 0 &&
+	    (r = revocations_start(d)) == 0) {
 #ifdef TERN_TEST_HOOKS
 		if (test_hooks_install(d->base, d->workers) < 0)
 			log_err("daemon", "test hooks: cannot handle SIGUSR2");
@@ -151,6 +153,7 @@ static int run_until_signal(struct daemon *d)
 		r = event_base_dispatch(d->base) < 0 ? -EIO : 0;
 	}
 	watchdog_stop(&d->watchdog);
+	revocations_stop(d);
 #ifdef TERN_TEST_HOOKS
 	test_hooks_uninstall();
 #endif

@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 
+#include "auth/revocation_feed.h"
 #include "relay/io/watchdog.h"
 #include "relay/io/worker.h"
 
@@ -22,6 +23,9 @@ struct daemon {
 	struct watchdog watchdog;
 	struct event *drain_timer;
 	uint64_t drain_deadline_ms;
+	struct revocation_feed *feed;   /* NULL without revocation.redis */
+	SSL_CTX *redis_tls;
+	char redis_password[256];
 };
 
 /* SIGHUP: a complete new configuration, or the old one and the reason. */
@@ -29,5 +33,9 @@ void control_reload(struct daemon *d);
 /* SIGUSR1: refuse new allocations, exit when the last one ends or at the deadline. */
 void control_drain(struct daemon *d);
 void control_destroy(struct daemon *d);
+
+/* revocations.c: the Redis revocation feed, when configured. */
+int revocations_start(struct daemon *d);
+void revocations_stop(struct daemon *d);
 
 #endif

@@ -61,12 +61,28 @@ static void on_mail(evutil_socket_t fd, short what, void *arg)
 	struct worker *w = arg;
 	pthread_mutex_lock(&w->mail_lock);
 	struct turn_snapshot *snap = w->pending_snap;
+	struct revocation_set *revoked = w->pending_revoked;
 	w->pending_snap = NULL;
+	w->pending_revoked = NULL;
 	pthread_mutex_unlock(&w->mail_lock);
-	if (snap) {
-		worker_touch_clock(w);
+	worker_touch_clock(w);
+	if (snap)
 		turn_server_set_snapshot(&w->turn, snap);
+	if (revoked) {
+		turn_server_set_revocations(&w->turn, revoked);
+		udp_out_flush(w);
 	}
+}
+
+void worker_post_revocations(struct worker *w, struct revocation_set *set)
+{
+	pthread_mutex_lock(&w->mail_lock);
+	struct revocation_set *superseded = w->pending_revoked;
+	w->pending_revoked = set;
+	if (w->mail)
+		event_active(w->mail, 0, 0);
+	pthread_mutex_unlock(&w->mail_lock);
+	revocation_set_release(superseded);
 }
 
 void worker_post_snapshot(struct worker *w, struct turn_snapshot *snap)
@@ -136,6 +152,8 @@ static void worker_teardown(struct worker *w)
 	w->mail = NULL;
 	turn_snapshot_release(w->pending_snap);
 	w->pending_snap = NULL;
+	revocation_set_release(w->pending_revoked);
+	w->pending_revoked = NULL;
 	pthread_mutex_unlock(&w->mail_lock);
 	tcp_close_all(w);
 	turn_server_destroy(&w->turn);

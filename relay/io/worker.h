@@ -84,6 +84,7 @@ struct worker {
 	/* Mailbox from the control thread: a new configuration snapshot. */
 	pthread_mutex_t mail_lock;
 	struct turn_snapshot *pending_snap;
+	struct revocation_set *pending_revoked;
 	struct event *mail;
 	struct udp_batch *batch;
 	struct udp_out *out;
@@ -105,6 +106,8 @@ void worker_stop(struct worker *w);
 /* From the control thread: the worker puts snap in force on its own thread
  * at its next loop pass. Takes over one reference held by the caller. */
 void worker_post_snapshot(struct worker *w, struct turn_snapshot *snap);
+/* Likewise for a revocation set; the worker tears down what it covers. */
+void worker_post_revocations(struct worker *w, struct revocation_set *set);
 
 /* The worker whose thread is running (NULL on other threads). */
 struct worker *worker_self(void);

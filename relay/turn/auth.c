@@ -169,6 +169,11 @@ int turn_auth_request(struct turn_server *s, struct turn_req *req)
 	enum metrics_auth_failure why = credential_problem(s, req, realm_ok);
 	if (why == MA_COUNT && verify_integrity(s, req, alg) < 0)
 		why = MA_BAD_INTEGRITY;
+	/* Revoked credentials are refused like wrong ones: on every request. */
+	if (why == MA_COUNT &&
+	    revocation_set_covers(s->revoked, req->username, req->username_len, req->cred.expiry,
+				  req->cred.user_id, req->cred.user_id_len, walltime_s()))
+		why = MA_REVOKED;
 	if (why != MA_COUNT) {
 		turn_count_auth_failure(s, why);
 		answer_challenge(s, req, 401);

@@ -166,6 +166,14 @@ void turn_handle_allocate(struct turn_server *s, struct turn_req *req)
 		answer_draining(s, req);
 		return;
 	}
+	if (!req->alloc &&
+	    atomic_load_explicit(&s->shared->revocation_refusing, memory_order_relaxed)) {
+		/* We cannot know who is revoked: fail closed for new calls only. */
+		mc_inc(&s->metrics.revocation_refused);
+		turn_count_outcome(s, 508);
+		turn_answer_error(s, req, 508);
+		return;
+	}
 	if (req->alloc) {
 		turn_count_outcome(s, 437);
 		turn_answer_error(s, req, 437); /* an allocation exists; not a retransmission */

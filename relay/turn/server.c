@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include "common/monotime.h"
 
@@ -65,6 +66,38 @@ void turn_server_destroy(struct turn_server *s)
 	alloc_table_destroy(&s->table);
 	turn_snapshot_release(s->snap);
 	s->snap = NULL;
+	revocation_set_release(s->revoked);
+	s->revoked = NULL;
+}
+
+static bool allocation_revoked(const struct revocation_set *set, const struct allocation *a,
+			       int64_t now)
+{
+	return revocation_set_covers(set, a->username, a->username_len, a->cred_expiry,
+				     a->username + a->user_id_off, a->user_id_len, now);
+}
+
+void turn_server_set_revocations(struct turn_server *s, struct revocation_set *set)
+{
+	struct revocation_set *old = s->revoked;
+	s->revoked = set;
+	revocation_set_release(old);
+	int64_t wall = walltime_s();
+	/* How long since the newest revocation entered Redis (same host clock
+	 * on loopback; across hosts this includes their clock difference). */
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	uint64_t latency = set->newest_ms && now_ms > set->newest_ms ? (uint64_t)(now_ms - set->newest_ms) : 0;
+	for (size_t i = 0; i < s->n_allocations;) {
+		struct allocation *a = s->all[i];
+		if (!allocation_revoked(set, a, wall)) {
+			i++;
+			continue;
+		}
+		mhist_observe(&s->metrics.revocation_latency_ms, metrics_revocation_bounds, latency);
+		turn_allocation_delete(s, a, ME_REVOKED); /* the last one moved into slot i */
+	}
 }
 
 /* Drops what the new policy no longer allows: a reload that denies a peer

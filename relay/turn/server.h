@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "auth/nonce.h"
+#include "auth/revocation.h"
 #include "conf/config.h"
 #include "metrics/counters.h"
 #include "relay/policy/peer_policy.h"
@@ -48,11 +49,15 @@ struct turn_shared {
 	/* Draining: new allocations are refused (300 to drain.alternate_server
 	 * when configured), existing ones run to their end. Read at Allocate. */
 	atomic_bool draining;
+	/* The revocation feed has been stale past its grace period: new
+	 * allocations are refused (established ones are never touched). */
+	atomic_bool revocation_refusing;
 };
 
 struct turn_server {
 	struct turn_shared *shared;
 	struct turn_snapshot *snap;      /* the configuration in force on this worker */
+	struct revocation_set *revoked;  /* who is revoked, as this worker last heard (or NULL) */
 	const struct turn_io_ops *ops;
 	void *io;
 	uint64_t now_ms;                 /* monotonic, cached by the io layer per loop pass */
@@ -90,6 +95,10 @@ void turn_server_tick(struct turn_server *s);
  * message; permissions and channels to peers the new policy denies are
  * dropped at once. */
 void turn_server_set_snapshot(struct turn_server *s, struct turn_snapshot *snap);
+
+/* Puts a new revocation set in force (taking over the caller's reference)
+ * and tears down every allocation it covers, at once. */
+void turn_server_set_revocations(struct turn_server *s, struct revocation_set *set);
 
 /* Shared state. The config must outlive it (the initial snapshot does not own it). */
 int turn_shared_init(struct turn_shared *sh, const struct tern_config *conf, char *err, size_t cap);
