@@ -145,18 +145,21 @@ int turn_auth_request(struct turn_server *s, struct turn_req *req)
 	const struct stun_attr *nonce = stun_msg_find(msg, STUN_ATTR_NONCE);
 	if (!user || !realm || !nonce) {
 		turn_count_auth_failure(s, MA_MALFORMED);
+		turn_audit_refused(s, req, MA_MALFORMED);
 		answer_unauth_error(s, req, 400);
 		return -EINVAL;
 	}
 	if (nonce_check(&s->shared->nonce_key, (const char *)stun_attr_value(msg, nonce), nonce->len,
 			nonce_now_s(s), conf->nonce_lifetime, &req->from->addr) < 0) {
 		turn_count_auth_failure(s, MA_STALE_NONCE);
+		turn_audit_refused(s, req, MA_STALE_NONCE);
 		answer_challenge(s, req, 438);
 		return -ESTALE;
 	}
 	int alg = chosen_algorithm(msg);
 	if (alg < 0) {
 		turn_count_auth_failure(s, MA_MALFORMED);
+		turn_audit_refused(s, req, MA_MALFORMED);
 		answer_unauth_error(s, req, 400);
 		return -EINVAL;
 	}
@@ -176,6 +179,7 @@ int turn_auth_request(struct turn_server *s, struct turn_req *req)
 		why = MA_REVOKED;
 	if (why != MA_COUNT) {
 		turn_count_auth_failure(s, why);
+		turn_audit_refused(s, req, why);
 		answer_challenge(s, req, 401);
 		return -EACCES;
 	}
@@ -185,6 +189,7 @@ int turn_auth_request(struct turn_server *s, struct turn_req *req)
 	if (a && (a->username_len != req->username_len ||
 		  memcmp(a->username, req->username, req->username_len) != 0)) {
 		turn_count_auth_failure(s, MA_WRONG_CREDENTIALS);
+		turn_audit_refused(s, req, MA_WRONG_CREDENTIALS);
 		turn_answer_error(s, req, 441);
 		return -EPERM;
 	}

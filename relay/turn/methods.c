@@ -257,6 +257,7 @@ void turn_handle_refresh(struct turn_server *s, struct turn_req *req)
 		req->alloc = NULL;
 	} else {
 		a->expires_ms = s->now_ms + (uint64_t)lifetime * 1000u;
+		turn_audit(s, AE_ALLOCATION_REFRESHED, a, 0, NULL);
 	}
 	struct stun_builder b;
 	turn_answer_start(s, &b, req, STUN_SUCCESS);
@@ -274,6 +275,7 @@ static int judge_peer(struct turn_server *s, struct allocation *a,
 		return 443;
 	if (peer_policy_check(&s->snap->policy, peer) != PEER_ALLOWED) {
 		mc_inc(&s->metrics.peer_denied);
+		turn_audit(s, AE_PERMISSION_DENIED, a, 0, peer);
 		return 403;
 	}
 	return 0;

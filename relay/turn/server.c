@@ -333,6 +333,7 @@ int turn_allocation_register(struct turn_server *s, struct allocation *a,
 		alloc_table_insert(&s->table, a);
 	}
 	mc_inc(&s->metrics.alloc_created[turn_metrics_transport(&a->client)][turn_metrics_family(a)]);
+	turn_audit(s, AE_ALLOCATION_CREATED, a, 0, NULL);
 	return 0;
 }
 
@@ -367,6 +368,7 @@ static void observe_ended(struct turn_server *s, const struct allocation *a)
 void turn_allocation_delete(struct turn_server *s, struct allocation *a,
 			    enum metrics_end_reason why)
 {
+	turn_audit(s, AE_ALLOCATION_DELETED, a, (int)why, NULL); /* before release clears the user */
 	mc_inc(&s->metrics.alloc_ended[turn_metrics_transport(&a->client)][turn_metrics_family(a)]);
 	mc_inc(&s->metrics.alloc_end_reason[why]);
 	observe_ended(s, a);

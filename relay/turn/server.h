@@ -15,7 +15,9 @@
 #include "auth/nonce.h"
 #include "auth/revocation.h"
 #include "conf/config.h"
+#include "metrics/audit_ring.h"
 #include "metrics/counters.h"
+#include "metrics/expose.h"
 #include "relay/policy/peer_policy.h"
 #include "relay/policy/ratelimit.h"
 #include "relay/turn/alloc_table.h"
@@ -65,6 +67,9 @@ struct turn_server {
 	size_t n_allocations;            /* all of this worker's, UDP and stream */
 	struct ratelimit unauth_limit;
 	struct worker_metrics metrics;   /* read by the exporter (metrics/counters.h) */
+	/* The worker's audit ring (set by the io layer; NULL: no audit trail).
+	 * turn_audit only pushes records into it: no I/O here. */
+	struct audit_ring *audit;
 	/* Scratch for building answers: one message at a time per worker. */
 	uint8_t out[65536 + 64];
 	/* Every allocation of this worker, for the expiry sweep and teardown. */
@@ -99,6 +104,10 @@ void turn_server_set_snapshot(struct turn_server *s, struct turn_snapshot *snap)
 /* Puts a new revocation set in force (taking over the caller's reference)
  * and tears down every allocation it covers, at once. */
 void turn_server_set_revocations(struct turn_server *s, struct revocation_set *set);
+
+/* Copies the figures of up to cap live allocations (for the opt-in
+ * per-allocation listing); returns how many. */
+size_t turn_server_figures(const struct turn_server *s, struct alloc_figures *out, size_t cap);
 
 /* Shared state. The config must outlive it (the initial snapshot does not own it). */
 int turn_shared_init(struct turn_shared *sh, const struct tern_config *conf, char *err, size_t cap);

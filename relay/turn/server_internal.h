@@ -51,6 +51,16 @@ enum metrics_transport turn_metrics_transport(const struct turn_client *c);
 enum metrics_family turn_metrics_family(const struct allocation *a);
 void turn_count_auth_failure(struct turn_server *s, enum metrics_auth_failure why);
 void turn_count_outcome(struct turn_server *s, int code);
+/* The audit trail (metrics.c): one record into the worker's ring, never
+ * blocking (a full ring drops and counts). `reason` is an enum
+ * metrics_end_reason for AE_ALLOCATION_DELETED (ME_REVOKED makes it
+ * AE_REVOCATION_ENFORCED), ignored otherwise; peer is for
+ * AE_PERMISSION_DENIED. */
+void turn_audit(struct turn_server *s, enum audit_event ev, const struct allocation *a,
+		int reason, const struct sockaddr_storage *peer);
+/* Authentication refused (not the normal first challenge): who tried, from where. */
+void turn_audit_refused(struct turn_server *s, const struct turn_req *req,
+			enum metrics_auth_failure why);
 
 /* The data path (datapath.c). */
 void turn_handle_send_indication(struct turn_server *s, struct allocation *a,
