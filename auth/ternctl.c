@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "auth/cred.h"
+#include "auth/ternctl_revoke.h"
 #include "auth/ternctl_signal.h"
 #include "common/monotime.h"
 #include "common/sockaddr.h"
@@ -434,6 +435,8 @@ static const struct ternctl_cmd commands[] = {
 	{ "mint", "ternctl mint", "mint a time-limited TURN credential (REST API scheme)", cmd_mint, mint_help },
 	{ "reload", "ternctl reload", "make ternd reload its configuration and certificates", cmd_reload, reload_help },
 	{ "drain", "ternctl drain", "make ternd refuse new allocations and exit when calls end", cmd_drain, drain_help },
+	{ "revoke", "ternctl revoke", "revoke a user id or one credential on every relay", cmd_revoke, revoke_help },
+	{ "revocations", "ternctl revocations", "list the revocations in force", cmd_revocations, revocations_help },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
