@@ -391,6 +391,38 @@ static int apply_bool(struct loader *l, const struct key *k, const config_settin
 	return 0;
 }
 
+/* metrics.listen: "ip:port", or "" for no endpoint. */
+static int apply_metrics_listen(struct loader *l, const struct key *k, const config_setting_t *s)
+{
+	const char *v = "127.0.0.1:9641";
+	char q[CONF_QUOTE_MAX + 4];
+	if (s && get_string(l, k, s, &v) < 0)
+		return -EINVAL;
+	l->c->has_metrics = v[0] != '\0';
+	if (v[0] && (sockaddr_parse(v, false, &l->c->metrics_listen) < 0 ||
+		     sockaddr_port(&l->c->metrics_listen) == 0))
+		return fail(l, s, "'%s' must be an address with a port like 127.0.0.1:9641, or \"\" "
+			    "for none (got '%s')", k->path, quote(v, q));
+	return 0;
+}
+
+static int apply_audit_address(struct loader *l, const struct key *k, const config_setting_t *s)
+{
+	static const char *const names[] = { "full", "truncated", "omit" };
+	const char *v = "truncated";
+	char q[CONF_QUOTE_MAX + 4];
+	if (s && get_string(l, k, s, &v) < 0)
+		return -EINVAL;
+	for (int i = 0; i < 3; i++) {
+		if (strcmp(v, names[i]) == 0) {
+			l->c->audit_client_address = (enum conf_audit_address)i;
+			return 0;
+		}
+	}
+	return fail(l, s, "'%s' must be \"full\", \"truncated\" or \"omit\" (got '%s')", k->path,
+		    quote(v, q));
+}
+
 static int apply_alternate(struct loader *l, const struct key *k, const config_setting_t *s)
 {
 	const char *v;
@@ -472,6 +504,13 @@ static const struct key keys[] = {
 
 	{ .path = "drain.alternate_server", .apply = apply_alternate },
 	INT_KEY("drain.deadline", drain_deadline, 1, 86400, 3600),
+
+	{ .path = "metrics.listen", .apply = apply_metrics_listen },
+	{ .path = "metrics.per_allocation", .apply = apply_bool,
+	  .off = FIELD(metrics_per_allocation), .def = 0 },
+
+	STR_KEY("audit.file", audit_file, false, "", NULL),
+	{ .path = "audit.client_address", .apply = apply_audit_address },
 
 	{ .path = "log.level", .apply = apply_log_level },
 };
@@ -631,6 +670,8 @@ static int resolve_secrets_path(struct loader *l)
 		r = resolve_relative(l, l->c->redis_tls_ca, "revocation.tls_ca");
 	if (r == 0)
 		r = resolve_relative(l, l->c->state_dir, "revocation.state_dir");
+	if (r == 0)
+		r = resolve_relative(l, l->c->audit_file, "audit.file");
 	return r;
 }
 
@@ -838,6 +879,18 @@ int conf_keep_restart_settings(const struct tern_config *running, struct tern_co
 		fresh->has_relay_v6 = running->has_relay_v6;
 		fresh->relay_v4 = running->relay_v4;
 		fresh->relay_v6 = running->relay_v6;
+	}
+	if (running->has_metrics != fresh->has_metrics ||
+	    (running->has_metrics && !sockaddr_equal(&running->metrics_listen, &fresh->metrics_listen))) {
+		note_change(changed, cap, &n, "metrics.listen");
+		fresh->has_metrics = running->has_metrics;
+		fresh->metrics_listen = running->metrics_listen;
+	}
+	if (strcmp(running->audit_file, fresh->audit_file) != 0 ||
+	    running->audit_client_address != fresh->audit_client_address) {
+		note_change(changed, cap, &n, "audit.file/client_address");
+		memcpy(fresh->audit_file, running->audit_file, sizeof(fresh->audit_file));
+		fresh->audit_client_address = running->audit_client_address;
 	}
 	if (running->port_min != fresh->port_min || running->port_max != fresh->port_max) {
 		note_change(changed, cap, &n, "relay.port_min/port_max");

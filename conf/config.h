@@ -103,6 +103,17 @@ struct tern_config {
 	struct sockaddr_storage alternate_server; /* 300 Try Alternate points here */
 	uint32_t drain_deadline;                  /* s until ternd exits anyway, default 3600, 1..86400 */
 
+	/* metrics { listen; per_allocation; } -- the HTTP endpoint on the control thread */
+	bool has_metrics;                         /* listen "" disables */
+	struct sockaddr_storage metrics_listen;   /* default 127.0.0.1:9641 */
+	bool metrics_per_allocation;              /* serve /allocations, default false */
+
+	/* audit { file; client_address; } -- the audit trail (who did what) */
+	char audit_file[CONF_MAX_PATH];           /* "" (default) = none; resolved like secrets_file */
+	enum conf_audit_address {
+		CONF_AUDIT_FULL, CONF_AUDIT_TRUNCATED, CONF_AUDIT_OMIT
+	} audit_client_address;                  /* "full", "truncated" (default: IPv4 /24, IPv6 /48), "omit" */
+
 	/* log { level = "info"; } */
 	enum log_level log_level;
 };
