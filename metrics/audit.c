@@ -131,7 +131,7 @@ static void record_body(struct mbuf *b, const struct audit_record *r, enum audit
 	mbuf_printf(b, PREV_HEAD "%s\",\"time\":\"%s\",\"event\":\"%s\"", prev, t,
 		    r->event < AE_COUNT ? audit_event_names[r->event] : "unknown");
 	if (r->event == AE_TRAIL_CREATED) {
-		mbuf_append(b, ",\"format\":\"tern-audit-1\"", 23);
+		mbuf_printf(b, ",\"format\":\"tern-audit-1\"");
 		return;
 	}
 	if (r->user_len)

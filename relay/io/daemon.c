@@ -14,6 +14,7 @@
 
 #include "common/log.h"
 #include "relay/io/daemon_internal.h"
+#include "relay/io/observe.h"
 #include "relay/io/sdnotify.h"
 #ifdef TERN_TEST_HOOKS
 #include "relay/io/test_hooks.h"
@@ -54,6 +55,7 @@ static int start_workers(struct daemon *d)
 		w->io = &d->io;
 		w->start_lock = &d->start_lock;
 		w->start_cond = &d->start_cond;
+		w->audit = observe_ring(d, launched);
 		if ((r = worker_start(w)) < 0)
 			break;
 	}
@@ -144,7 +146,7 @@ static int run_until_signal(struct daemon *d)
 	    evsignal_add(intr, NULL) == 0 && evsignal_add(hup, NULL) == 0 &&
 	    evsignal_add(usr1, NULL) == 0 &&
 	    watchdog_start(&d->watchdog, d->base, d->workers, d->n_workers) == 0 &&
-	    (r = revocations_start(d)) == 0) {
+	    (r = revocations_start(d)) == 0 && (r = observe_start(d)) == 0) {
 #ifdef TERN_TEST_HOOKS
 		if (test_hooks_install(d->base, d->workers) < 0)
 			log_err("daemon", "test hooks: cannot handle SIGUSR2");
@@ -154,6 +156,7 @@ static int run_until_signal(struct daemon *d)
 	}
 	watchdog_stop(&d->watchdog);
 	revocations_stop(d);
+	observe_stop(d);
 #ifdef TERN_TEST_HOOKS
 	test_hooks_uninstall();
 #endif
@@ -202,7 +205,8 @@ int daemon_run(const char *config_path, const char *pidfile)
 	}
 	d.snap = d.shared.initial;
 	turn_snapshot_hold(d.snap);
-	if (io_shared_init(&d.io, conf) < 0) {
+	if (io_shared_init(&d.io, conf) < 0 || observe_open(&d) < 0) {
+		observe_close(&d);
 		io_shared_destroy(&d.io);
 		turn_snapshot_release(d.snap);
 		turn_shared_destroy(&d.shared);
@@ -227,6 +231,7 @@ int daemon_run(const char *config_path, const char *pidfile)
 		sdnotify_status("failed to start, see the journal");
 	}
 	stop_workers(&d);
+	observe_close(&d); /* after the workers: their last audit records */
 	io_shared_destroy(&d.io);
 	turn_snapshot_release(d.snap);
 	turn_shared_destroy(&d.shared);

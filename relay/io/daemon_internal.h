@@ -26,6 +26,7 @@ struct daemon {
 	struct revocation_feed *feed;   /* NULL without revocation.redis */
 	SSL_CTX *redis_tls;
 	char redis_password[256];
+	struct observe *observe;        /* metrics endpoint and audit trail (observe.h) */
 };
 
 /* SIGHUP: a complete new configuration, or the old one and the reason. */

@@ -39,6 +39,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	mc_inc(&w->turn.metrics.ticks);
 	w->last_tick_ms = w->turn.now_ms;
 	turn_server_tick(&w->turn);
+	worker_publish_figures(w);
 	tcp_sweep(w, w->turn.now_ms);
 	udp_out_flush(w);
 #ifdef TERN_TEST_HOOKS
@@ -59,6 +60,7 @@ static void on_mail(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct worker *w = arg;
+	worker_pong(w);
 	pthread_mutex_lock(&w->mail_lock);
 	struct turn_snapshot *snap = w->pending_snap;
 	struct revocation_set *revoked = w->pending_revoked;
@@ -115,6 +117,7 @@ static int worker_setup(struct worker *w)
 		return -ENOMEM;
 	}
 	int r = turn_server_init(&w->turn, w->shared, &relay_io_ops, w);
+	w->turn.audit = w->audit;
 	if (r < 0) {
 		snprintf(w->start_msg, sizeof(w->start_msg), "cannot set up: %s", strerror(-r));
 		return r;
@@ -146,6 +149,7 @@ static void worker_teardown(struct worker *w)
 	if (w->stop)
 		event_free(w->stop);
 	w->stop = NULL;
+	worker_figures_free(w);
 	pthread_mutex_lock(&w->mail_lock);
 	if (w->mail)
 		event_free(w->mail);

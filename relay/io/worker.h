@@ -89,6 +89,14 @@ struct worker {
 	struct udp_batch *batch;
 	struct udp_out *out;
 	_Atomic uint64_t heartbeat_ms;  /* stamped by the worker's timer, read by the watchdog */
+	/* Observability (worker_observe.c): the audit ring (owned by the daemon),
+	 * a readiness ping answered through the mailbox, and the per-allocation
+	 * figures copied each tick under mail_lock when metrics.per_allocation is on. */
+	struct audit_ring *audit;
+	_Atomic uint64_t ping_seq, pong_seq;
+	struct alloc_figures *figures;
+	size_t n_figures, figures_cap;
+	uint64_t figures_ms;            /* monotonic time of the copy */
 
 	/* Startup handshake with the daemon thread. */
 	pthread_mutex_t *start_lock;
@@ -108,6 +116,14 @@ void worker_stop(struct worker *w);
 void worker_post_snapshot(struct worker *w, struct turn_snapshot *snap);
 /* Likewise for a revocation set; the worker tears down what it covers. */
 void worker_post_revocations(struct worker *w, struct revocation_set *set);
+
+/* worker_observe.c: from the control thread, asks the worker to answer
+ * ping `seq` (pong_seq) through its mailbox. */
+void worker_ping(struct worker *w, uint64_t seq);
+/* On the worker's thread: answer a ping; copy the figures (each tick); free them. */
+void worker_pong(struct worker *w);
+void worker_publish_figures(struct worker *w);
+void worker_figures_free(struct worker *w);
 
 /* The worker whose thread is running (NULL on other threads). */
 struct worker *worker_self(void);

@@ -234,6 +234,8 @@ def default_config(port, relay_lo, relay_hi, secrets_file, workers=1):
                    "unauth_rate": 1000, "unauth_burst": 1000},
         "peers": {"allow": ["127.0.0.0/8", "::1/128"], "deny": []},
         "log": {"level": "info"},
+        # A port of its own: the default 127.0.0.1:9641 would collide between daemons.
+        "metrics": {"listen": f"127.0.0.1:{free_port(('127.0.0.1',))}"},
     }
 
 
@@ -257,6 +259,8 @@ class Ternd:
         self.udp6 = self.tcp6 = ("::1", port)
         self.relay_range = (config["relay"]["port_min"], config["relay"]["port_max"])
         self.workers = config["workers"]
+        listen = config.get("metrics", {}).get("listen", "")
+        self.metrics_url = f"http://{listen}" if listen else None
 
     def creds(self, user="alice", ttl=3600, secret=None, now=None):
         algorithm = self.config["auth"]["hmac"]
