@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "auth/cred.h"
+#include "auth/ternctl_audit.h"
 #include "auth/ternctl_revoke.h"
 #include "auth/ternctl_signal.h"
 #include "common/monotime.h"
@@ -437,6 +438,7 @@ static const struct ternctl_cmd commands[] = {
 	{ "drain", "ternctl drain", "make ternd refuse new allocations and exit when calls end", cmd_drain, drain_help },
 	{ "revoke", "ternctl revoke", "revoke a user id or one credential on every relay", cmd_revoke, revoke_help },
 	{ "revocations", "ternctl revocations", "list the revocations in force", cmd_revocations, revocations_help },
+	{ "audit", "ternctl audit", "verify the audit trail's hash chain (audit verify FILE)", cmd_audit, audit_help },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
