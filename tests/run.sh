@@ -42,7 +42,7 @@ count() {
 # ---- dependencies -------------------------------------------------------------
 DEBS="meson ninja-build pkg-config gcc clang libevent-dev libssl-dev libsrtp2-dev
 libhiredis-dev libconfig-dev libsystemd-dev libcmocka-dev coturn python3-pytest
-iproute2 openssl"
+iproute2 openssl prometheus"
 
 install_missing() {
 	local missing=() d
