@@ -121,3 +121,26 @@ def test_metrics_listen_empty_disables(ternd_factory):
         cfg["metrics"] = {"listen": ""}
     d = ternd_factory.start(edit=no_http)
     assert d.metrics_url is None
+
+
+def test_alerts_and_dashboard_name_real_metrics(ternd):
+    """Every tern_* series the alert rules and the dashboard use is exported,
+    and the rules pass `promtool check rules`."""
+    import re
+    from conftest import REPO
+    status, text = http_get(ternd.metrics_url + "/metrics")
+    assert status == 200
+    exported = set(re.findall(r"^# TYPE (tern_\w+) (\w+)$", text, re.M))
+    names = {n for n, _ in exported}
+    names |= {n + s for n, t in exported if t == "histogram" for s in ("_bucket", "_sum", "_count")}
+    for f in ("metrics/alerts.yml", "metrics/dashboard.json"):
+        with open(os.path.join(REPO, f)) as fh:
+            used = set(re.findall(r"\btern_[a-z0-9_]+", fh.read()))
+        used.discard("tern_relay")  # the dashboard's uid
+        assert used, f
+        assert used <= names, f"{f} uses unknown metrics: {sorted(used - names)}"
+    json.load(open(os.path.join(REPO, "metrics/dashboard.json")))
+    if PROMTOOL:
+        r = subprocess.run([PROMTOOL, "check", "rules", os.path.join(REPO, "metrics/alerts.yml")],
+                           capture_output=True, timeout=30)
+        assert r.returncode == 0, r.stdout.decode() + r.stderr.decode()
