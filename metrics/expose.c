@@ -243,6 +243,34 @@ static void histogram(struct mbuf *b, const char *name, const char *help,
 		    cum);
 }
 
+/* A histogram kept in milliseconds, shown in seconds (Prometheus's base unit). */
+static void histogram_ms(struct mbuf *b, const char *name, const char *help,
+			 const struct mhist *h, const uint64_t *bounds_ms)
+{
+	family(b, name, "histogram", help);
+	uint64_t cum = 0;
+	for (int i = 0; i < MHIST_BUCKETS; i++) {
+		cum += mc_get(&h->bucket[i]);
+		mbuf_printf(b, "%s_bucket{le=\"%" PRIu64 ".%03" PRIu64 "\"} %" PRIu64 "\n", name,
+			    bounds_ms[i] / 1000u, bounds_ms[i] % 1000u, cum);
+	}
+	cum += mc_get(&h->bucket[MHIST_BUCKETS]);
+	uint64_t sum = mc_get(&h->sum);
+	mbuf_printf(b, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, cum);
+	mbuf_printf(b, "%s_sum %" PRIu64 ".%03" PRIu64 "\n%s_count %" PRIu64 "\n", name,
+		    sum / 1000u, sum % 1000u, name, cum);
+}
+
+static void revocation(struct mbuf *b, const struct worker_metrics *m)
+{
+	histogram_ms(b, "tern_revocation_latency_seconds",
+		     "From a revocation entering Redis to each allocation it covers torn down.",
+		     &m->revocation_latency_ms, metrics_revocation_bounds);
+	plain(b, "tern_revocation_refused_total", "counter",
+	      "Allocations refused because the revocation feed was stale past its grace period.",
+	      mc_get(&m->revocation_refused));
+}
+
 static void histograms(struct mbuf *b, const struct worker_metrics *m)
 {
 	static const struct { const char *name, *what; } hs[MH_COUNT] = {
@@ -309,6 +337,7 @@ int metrics_expose(const struct metrics_view *v, struct mbuf *b)
 		"Payload bytes relayed, by direction and client transport.", m->relayed_bytes);
 	drops(b, m);
 	histograms(b, m);
+	revocation(b, m);
 	process(b, v);
 	return b->failed ? -ENOMEM : 0;
 }

@@ -104,6 +104,8 @@ static void test_histogram_cumulative(void **state)
 	assert_line(t, "tern_allocation_lifetime_seconds_sum 1000050");
 	assert_line(t, "tern_allocation_lifetime_seconds_count 3");
 	assert_line(t, "# TYPE tern_allocation_live_bytes histogram");
+	assert_line(t, "tern_revocation_latency_seconds_bucket{le=\"0.001\"} 0");
+	assert_line(t, "tern_revocation_latency_seconds_bucket{le=\"30.000\"} 0");
 	free(t);
 	free(v);
 }
