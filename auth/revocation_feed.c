@@ -30,6 +30,7 @@ struct revocation_feed {
 	enum feed_health health;
 	bool dirty;                     /* the snapshot file lags the set */
 	bool reading;                   /* an XREAD is outstanding */
+	bool answered;                  /* a read succeeded on this connection */
 };
 
 static void publish(struct revocation_feed *f, struct revocation_set *set)
@@ -115,6 +116,11 @@ static void on_read(void *arg, redisReply *reply)
 		return; /* no new read: the feed turns stale and the tick reconnects */
 	}
 	f->last_ok_ms = monotime_ms();
+	if (!f->answered) {
+		/* Only an answered read proves the feed works (AUTH, ACL, key). */
+		f->answered = true;
+		f->backoff_ms = BACKOFF_MIN_MS;
+	}
 	if (reply->type == REDIS_REPLY_ARRAY)
 		apply_reply(f, reply);
 	issue_read(f);
@@ -125,11 +131,17 @@ static void issue_read(struct revocation_feed *f)
 	if (f->reading || !redis_link_is_up(f->link))
 		return;
 	const char *last = f->set->last_id[0] ? f->set->last_id : "0-0";
+	/* The first read on a connection does not block, so it proves at once
+	 * that the feed can read; later ones block. */
 	const char *argv[] = { "XREAD", "COUNT", READ_COUNT, "BLOCK", "5000", "STREAMS", f->o.key, last };
+	const char *first[] = { "XREAD", "COUNT", READ_COUNT, "STREAMS", f->o.key, last };
+	const char **cmd = f->answered ? argv : first;
+	int argc = f->answered ? 8 : 6;
 	size_t lens[8];
-	for (int i = 0; i < 8; i++)
-		lens[i] = strlen(argv[i]);
-	if (redis_link_send(f->link, 8, argv, lens, READ_BLOCK_MS, on_read, f) == 0)
+	for (int i = 0; i < argc; i++)
+		lens[i] = strlen(cmd[i]);
+	if (redis_link_send(f->link, argc, cmd, lens, f->answered ? READ_BLOCK_MS : 0, on_read,
+			    f) == 0)
 		f->reading = true;
 }
 
@@ -152,12 +164,16 @@ static void on_link_state(void *arg, bool up, const char *why)
 	struct revocation_feed *f = arg;
 	if (up) {
 		log_info("revocation", "connected to Redis; following the revocation stream");
-		f->backoff_ms = BACKOFF_MIN_MS;
+		/* Not fresh yet: until a read answers (the backoff is reset then,
+		 * so a link that connects but cannot read does not spin). This
+		 * time only bounds how long the tick waits for that answer. */
+		f->answered = false;
 		f->last_ok_ms = monotime_ms();
 		issue_read(f);
 		return;
 	}
 	f->reading = false;
+	f->answered = false;
 	log_limited(LOG_LVL_WARN, "revocation", "Redis connection failed: %s", why ? why : "?");
 	schedule_reconnect(f);
 }
@@ -213,7 +229,8 @@ static void expire_entries(struct revocation_feed *f, uint64_t now)
 
 static enum feed_health judge(struct revocation_feed *f, uint64_t now)
 {
-	bool fresh = redis_link_is_up(f->link) && now - f->last_ok_ms <= f->o.stale_after_ms;
+	bool fresh = redis_link_is_up(f->link) && f->answered &&
+		     now - f->last_ok_ms <= f->o.stale_after_ms;
 	if (fresh) {
 		f->stale_since_ms = 0;
 		return FEED_FRESH;
@@ -248,6 +265,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		redis_link_free(f->link);
 		f->link = redis_link_new(f->base, &f->o.link, on_link_state, f);
 		f->reading = false;
+		f->answered = false;
 		if (f->link)
 			schedule_reconnect(f);
 	}
