@@ -154,15 +154,27 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	char why[160];
+	int sock_err = EVUTIL_SOCKET_ERROR();
 	unsigned long e = ERR_get_error();
+	/* libevent moves OpenSSL's errors off the thread's queue into the
+	 * bufferevent; a failed verification says why in the SSL object. */
+	SSL *ssl = l->o.tls && bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+	long verify = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+	if (!e && l->o.tls && bev)
+		e = bufferevent_get_openssl_error(bev);
 	if (what & BEV_EVENT_TIMEOUT)
 		snprintf(why, sizeof(why), "timed out");
+	else if (verify != X509_V_OK)
+		snprintf(why, sizeof(why), "TLS: certificate verify failed: %s",
+			 X509_verify_cert_error_string(verify));
 	else if (e)
 		snprintf(why, sizeof(why), "TLS: %s", ERR_reason_error_string(e));
 	else if (what & BEV_EVENT_EOF)
 		snprintf(why, sizeof(why), "connection closed");
+	else if (sock_err)
+		snprintf(why, sizeof(why), "%s", strerror(sock_err));
 	else
-		snprintf(why, sizeof(why), "%s", strerror(EVUTIL_SOCKET_ERROR()));
+		snprintf(why, sizeof(why), "%s", l->o.tls ? "TLS handshake failed" : "connection failed");
 	ERR_clear_error();
 	fail(l, why);
 }
