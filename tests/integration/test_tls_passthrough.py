@@ -195,3 +195,41 @@ def test_many_passthrough_and_turn_connections_interleaved(site):
         assert (status, body) == (200, b"backend wild\n")
         with d.tls_client(user=f"u{i}") as c:
             assert c.allocate().relay[0] == "127.0.0.1"
+
+
+SPLITS = {
+    "3-records": lambda hello: [ts.refragment(hello, 3)],
+    "3-records-3-writes": lambda hello: split_writes(ts.refragment(hello, 3), 3),
+    "1-record-4-writes": lambda hello: split_writes(hello, 4),
+}
+
+
+def split_writes(data, n):
+    step = -(-len(data) // n)
+    return [data[i:i + step] for i in range(0, len(data), step)]
+
+
+@pytest.mark.parametrize("split", list(SPLITS))
+def test_fragmented_client_hello_routes_and_passes_untouched(site, split):
+    """A ClientHello in several TLS records and/or TCP writes (0.2 s apart):
+    routed by its SNI as a whole; a passthrough backend gets the very
+    records (its OpenSSL reassembles them), ternd's own OpenSSL too."""
+    d = site.ternd
+    ctx = ts.client_context(cafile=site.web_ca.cert, alpn=["http/1.1"])
+    t = ts.MemTls(d.tls4, ctx, "www.hospital.test", SPLITS[split], gap=0.2)
+    try:
+        assert t.peer_fingerprint() == ts.pem_fingerprint(site.www.cert)
+        t.send(b"GET / HTTP/1.1\r\nHost: www.hospital.test\r\nConnection: close\r\n\r\n")
+        reply = t.recv_until(lambda b: b.endswith(b"backend www\n"))
+        assert reply.startswith(b"HTTP/1.") and reply.endswith(b"backend www\n"), reply[-200:]
+    finally:
+        t.close()
+    ctx = ts.client_context(cafile=d.cafile, alpn=[ts.ALPN_TURN])
+    t = ts.MemTls(d.tls4, ctx, ts.TURN_NAME, SPLITS[split], gap=0.2)
+    try:
+        assert t.peer_fingerprint() == ts.pem_fingerprint(d.cert)
+        t.send(tc.encode(tc.Message(tc.BINDING, tc.REQUEST)))
+        reply = t.recv_until(lambda b: len(b) >= 20 and len(b) >= 20 + int.from_bytes(b[2:4], "big"))
+        assert tc.decode(reply).cls == tc.SUCCESS
+    finally:
+        t.close()

@@ -411,3 +411,97 @@ def start_echo_peer(procs):
                 return ("127.0.0.1", port)
         time.sleep(0.05)
     raise AssertionError(f"turnutils_peer did not bind:\n{p.stderr_text()}")
+
+
+# --- a TLS client with control over its ClientHello bytes -----------------------------
+def refragment(hello, pieces):
+    """The same ClientHello split into `pieces` TLS records (the handshake
+    transcript is unchanged: it covers messages, not records)."""
+    assert hello[0] == 0x16
+    version = hello[1:3]
+    n = int.from_bytes(hello[3:5], "big")
+    body, rest = hello[5:5 + n], hello[5 + n:]
+    step = -(-len(body) // pieces)
+    out = b""
+    for i in range(0, len(body), step):
+        chunk = body[i:i + step]
+        out += b"\x16" + version + len(chunk).to_bytes(2, "big") + chunk
+    return out + rest
+
+
+class MemTls:
+    """TLS over a plain socket through ssl.MemoryBIO, so a test decides how
+    the ClientHello goes on the wire: transform(hello) -> list of byte
+    strings, written one by one `gap` seconds apart."""
+
+    def __init__(self, addr, ctx, server_hostname, transform=None, gap=0.0, timeout=5.0):
+        self.sock = socket.create_connection(addr, timeout=timeout)
+        self.inc, self.out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.obj = ctx.wrap_bio(self.inc, self.out, server_hostname=server_hostname)
+        self.timeout = timeout
+        try:
+            self.obj.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        hello = self.out.read()
+        parts = transform(hello) if transform else [hello]
+        for i, p in enumerate(parts):
+            if i and gap:
+                time.sleep(gap)
+            self.sock.sendall(p)
+        deadline = time.monotonic() + timeout
+        for _ in range(1000):
+            try:
+                self.obj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self._flush()
+                if time.monotonic() > deadline:
+                    raise TimeoutError("handshake timed out")
+                self._fill()
+        self._flush()
+
+    def _flush(self):
+        data = self.out.read()
+        if data:
+            self.sock.sendall(data)
+
+    def _fill(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed during TLS")
+        self.inc.write(chunk)
+
+    def peer_fingerprint(self):
+        return hashlib.sha256(self.obj.getpeercert(binary_form=True)).hexdigest()
+
+    def send(self, data):
+        self.obj.write(data)
+        self._flush()
+
+    def recv_until(self, pred, timeout=None):
+        """Reads application data until pred(data) or EOF or timeout."""
+        deadline = time.monotonic() + (timeout or self.timeout)
+        data = b""
+        for _ in range(100000):
+            try:
+                data += self.obj.read(65536)
+                if pred(data):
+                    return data
+                continue
+            except ssl.SSLWantReadError:
+                pass
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                return data
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return data
+            self.sock.settimeout(left)
+            try:
+                self._fill()
+            except (ConnectionError, socket.timeout, OSError):
+                return data
+        return data
+
+    def close(self):
+        self.sock.close()
