@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The single test entry point (README, CI): installs missing build and test
-# dependencies, builds, runs the unit tests and the integration tests, then
-# again under ASan+UBSan, then the fuzz targets for a short while.
+# dependencies, builds, runs the unit tests and the integration tests, the
+# systemd unit and package checks (tests/packaging), then the unit and
+# integration tests again under ASan+UBSan, then the fuzz targets for a short
+# while. Builds have -Dtest_hooks=true (test-only hooks in ternd).
 #
 #   tests/run.sh            everything
 #   tests/run.sh --quick    skip the sanitizer and fuzz stages
@@ -42,7 +44,9 @@ count() {
 # ---- dependencies -------------------------------------------------------------
 DEBS="meson ninja-build pkg-config gcc clang libevent-dev libssl-dev libsrtp2-dev
 libhiredis-dev libconfig-dev libsystemd-dev libcmocka-dev coturn python3-pytest
-iproute2 openssl prometheus"
+iproute2 openssl prometheus
+systemd dpkg-dev debhelper lintian rpm mandoc man-db fakeroot
+chromium chromium-driver libnss3-tools util-linux"
 
 install_missing() {
 	local missing=() d
@@ -70,6 +74,10 @@ build() {
 		else
 			meson setup "$dir" "$@" || return 1
 		fi
+	elif [ $# -gt 0 ]; then
+		# A directory configured earlier (by hand, or without an option
+		# added since) gets this stage's options.
+		meson configure "$dir" "$@" >/dev/null || return 1
 	fi
 	ninja -C "$dir"
 }
@@ -166,6 +174,28 @@ fuzz_tests() {
 	count fuzz $((ran - bad)) "$bad"
 }
 
+# script_tests LABEL SCRIPT: a shell script printing PASS:/FAIL: lines and
+# last "N passed, N failed" (tests/packaging/*.sh), counted from that line.
+# Without it (crash, timeout) its FAIL: lines plus one failure are counted.
+script_tests() {
+	local label=$1 script=$2 out="$REPORTS/$1.log"
+	say "$label ($script)"
+	timeout "$STAGE_TIMEOUT" sh "$script" 2>&1 | tee "$out"
+	local rc=${PIPESTATUS[0]}
+	local line ok bad
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1)
+	if [ -n "$line" ]; then
+		ok=${line%% passed*}
+		bad=${line#*, }
+		bad=${bad%% failed}
+		[ "$rc" -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
+	else
+		ok=$(grep -c '^PASS: ' "$out")
+		bad=$(($(grep -c '^FAIL: ' "$out") + 1))
+	fi
+	count "$label" "$ok" "$bad"
+}
+
 # one_build DIR LABEL [meson options...]: build, unit, integration.
 one_build() {
 	local dir=$1 label=$2; shift 2
@@ -180,12 +210,14 @@ one_build() {
 
 install_missing || count "dependencies" 0 1
 
-one_build build plain
+one_build build plain -Dtest_hooks=true
+script_tests "systemd units" tests/packaging/test_unit_security.sh
+script_tests packages tests/packaging/test_packages.sh
 
 if [ "$QUICK" -eq 0 ]; then
 	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 	export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-	one_build build-asan asan -Db_sanitize=address,undefined -Db_lundef=false
+	one_build build-asan asan -Db_sanitize=address,undefined -Db_lundef=false -Dtest_hooks=true
 	unset ASAN_OPTIONS UBSAN_OPTIONS
 	fuzz_tests
 fi
