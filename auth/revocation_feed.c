@@ -27,6 +27,7 @@ struct revocation_feed {
 	struct event *reconnect;
 	unsigned backoff_ms;
 	uint64_t last_ok_ms, stale_since_ms, last_trim_ms, last_expire_ms;
+	uint64_t last_answer_ms;        /* last answered read, on any connection (0 = never) */
 	enum feed_health health;
 	bool dirty;                     /* the snapshot file lags the set */
 	bool reading;                   /* an XREAD is outstanding */
@@ -115,7 +116,7 @@ static void on_read(void *arg, redisReply *reply)
 		log_limited(LOG_LVL_ERR, "revocation", "reading the stream failed: %.200s", reply->str);
 		return; /* no new read: the feed turns stale and the tick reconnects */
 	}
-	f->last_ok_ms = monotime_ms();
+	f->last_ok_ms = f->last_answer_ms = monotime_ms();
 	if (!f->answered) {
 		/* Only an answered read proves the feed works (AUTH, ACL, key). */
 		f->answered = true;
@@ -229,8 +230,9 @@ static void expire_entries(struct revocation_feed *f, uint64_t now)
 
 static enum feed_health judge(struct revocation_feed *f, uint64_t now)
 {
-	bool fresh = redis_link_is_up(f->link) && f->answered &&
-		     now - f->last_ok_ms <= f->o.stale_after_ms;
+	/* Stale means no answer for stale_after: a short drop of the
+	 * connection (a Redis restart) is not stale by itself. */
+	bool fresh = f->last_answer_ms && now - f->last_answer_ms <= f->o.stale_after_ms;
 	if (fresh) {
 		f->stale_since_ms = 0;
 		return FEED_FRESH;
@@ -333,7 +335,7 @@ enum feed_health revocation_feed_health(const struct revocation_feed *f) { retur
 
 uint64_t revocation_feed_staleness_ms(const struct revocation_feed *f)
 {
-	return monotime_ms() - f->last_ok_ms;
+	return f->last_answer_ms ? monotime_ms() - f->last_answer_ms : UINT64_MAX;
 }
 
 size_t revocation_feed_entries(const struct revocation_feed *f) { return f->set->count; }

@@ -223,18 +223,45 @@ void revocations_help(FILE *out)
 		"Exit status: 0 listed, 1 Redis or config error, 2 usage error.\n");
 }
 
-static void print_json_string(const char *s, size_t len)
+/* Well-formed UTF-8 (no overlongs or surrogates checked beyond the shape:
+ * enough to decide whether the bytes can go into JSON as text). */
+static bool is_utf8(const unsigned char *s, size_t len)
 {
-	putchar('"');
-	for (size_t i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		if (ch == '"' || ch == '\\')
-			printf("\\%c", ch);
-		else if (ch < 0x20 || ch >= 0x7f)
-			printf("\\u%04x", ch);
-		else
-			putchar(ch);
+	for (size_t i = 0; i < len;) {
+		unsigned char c = s[i];
+		size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+		if (!n || i + n > len)
+			return false;
+		for (size_t k = 1; k < n; k++)
+			if ((s[i + k] & 0xc0) != 0x80)
+				return false;
+		i += n;
 	}
+	return true;
+}
+
+/* A JSON string of the id: text when it is UTF-8 (control characters
+ * escaped), else null, with the exact bytes in "id_hex" beside it. */
+static void print_json_id(const char *s, size_t len)
+{
+	if (!is_utf8((const unsigned char *)s, len)) {
+		fputs("null", stdout);
+	} else {
+		putchar('"');
+		for (size_t i = 0; i < len; i++) {
+			unsigned char ch = (unsigned char)s[i];
+			if (ch == '"' || ch == '\\')
+				printf("\\%c", ch);
+			else if (ch < 0x20 || ch == 0x7f)
+				printf("\\u%04x", ch);
+			else
+				putchar(ch);
+		}
+		putchar('"');
+	}
+	fputs(",\"id_hex\":\"", stdout);
+	for (size_t i = 0; i < len; i++)
+		printf("%02x", (unsigned char)s[i]);
 	putchar('"');
 }
 
@@ -253,7 +280,11 @@ static void print_entry(const struct tern_config *conf, const redisReply *e, boo
 	}
 	if (!kind || !id || kind->type != REDIS_REPLY_STRING || id->type != REDIS_REPLY_STRING)
 		return;
-	enum revocation_kind k = strcmp(kind->str, "user") == 0 ? REVOKE_USER : REVOKE_CREDENTIAL;
+	/* Only what ternd itself applies (see revocation_feed.c). */
+	enum revocation_kind k = strcmp(kind->str, "user") == 0 ? REVOKE_USER
+			       : strcmp(kind->str, "credential") == 0 ? REVOKE_CREDENTIAL : 0;
+	if (!k || id->len == 0 || id->len > REVOCATION_MAX_VALUE)
+		return;
 	int64_t until = revocation_until(k, id->str, id->len, strtoll(e->element[0]->str, NULL, 10),
 					 conf->max_ttl, conf->clock_skew);
 	if (until < now)
@@ -261,7 +292,7 @@ static void print_entry(const struct tern_config *conf, const redisReply *e, boo
 	if (json) {
 		printf("{\"entry\":\"%s\",\"kind\":\"%s\",\"id\":", e->element[0]->str,
 		       k == REVOKE_USER ? "user" : "credential");
-		print_json_string(id->str, id->len);
+		print_json_id(id->str, id->len);
 		printf(",\"until\":%lld}\n", (long long)until);
 		return;
 	}
