@@ -1,0 +1,642 @@
+#!/usr/bin/python3
+"""Tern's benchmark: ternd, coturn (Debian's turnserver) and a do-nothing UDP
+forwarder, measured alternately in one run on loopback by tests/bench/loadgen.
+
+    tests/bench/run.py [--quick] [--callgrind] [--build DIR] [--repeats N]
+                       [--workers N] [--out FILE.jsonl]
+
+For each repeat, each server in turn (forwarder, ternd, coturn) is started
+fresh for each group of measurements, measured, and stopped by pid:
+  * server CPU time per relayed packet (/proc/PID/stat utime+stime, before
+    and after the traffic, divided by packets relayed in both directions),
+    ChannelData 160 B and 1200 B at a fixed offered load, over UDP, and 160 B
+    over TCP and TLS;
+  * the highest relayed packet rate with <= 0.1 % loss (UDP, 160 B);
+  * round trip at light load, p50/p99/p99.9, and the part the server adds:
+    the server's figure minus the forwarder's (the forwarder's RTT is the
+    baseline: the same two kernel hops, client -> relay -> peer and back);
+  * full allocations per second (401, Allocate, CreatePermission, ChannelBind);
+  * memory per allocation at 1,000 and 10,000 allocations: the server's RSS
+    delta plus the kernel's (slab delta from /proc/meminfo and UDP socket
+    memory from /proc/net/sockstat), measured after the client's own sockets
+    are already open, divided by allocations;
+  * with --callgrind (included in the full run): ternd under
+    valgrind --tool=callgrind, instructions per relayed packet (total Ir
+    minus an idle run's Ir, over packets relayed).
+Medians and min/max over the repeats are printed as a table and written as
+JSON lines. --quick (what CI runs) takes about a minute with smaller counts
+and one repeat; it makes no timing assertion and exits 0 when everything ran.
+"""
+
+import argparse
+import atexit
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+SECRET = "bench-secret-0123456789abcdef-0123"
+REALM = "tern.bench"
+RELAY_LO, RELAY_HI = 5000, 17999          # below the ephemeral range (32768-60999)
+LISTEN_LO, LISTEN_HI = 3500, 4900
+PEER_BASE_LO, PEER_BASE_HI = 18000, 19900  # forwarder peers: base + k
+STOP_GRACE = 5.0
+TICK = os.sysconf("SC_CLK_TCK")
+
+PROCS = []          # every process started, stopped by pid at exit
+
+
+# --- processes -----------------------------------------------------------------
+def stop(p, grace=STOP_GRACE):
+    if p.poll() is None:
+        try:
+            os.kill(p.pid, signal.SIGTERM)
+            p.wait(grace)
+        except subprocess.TimeoutExpired:
+            os.kill(p.pid, signal.SIGKILL)
+            p.wait(grace)
+        except ProcessLookupError:
+            pass
+    if p in PROCS:
+        PROCS.remove(p)
+
+
+def stop_all():
+    for p in list(reversed(PROCS)):
+        stop(p)
+
+
+def on_signal(sig, frame):
+    stop_all()
+    sys.exit(128 + sig)
+
+
+def raise_nofile():
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def spawn(argv, stdout=subprocess.DEVNULL, stderr=None):
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stdout,
+                         stderr=stderr or subprocess.DEVNULL, preexec_fn=raise_nofile)
+    PROCS.append(p)
+    return p
+
+
+# --- ports ---------------------------------------------------------------------------
+def bindable(port, kinds=(socket.SOCK_DGRAM, socket.SOCK_STREAM)):
+    for k in kinds:
+        s = socket.socket(socket.AF_INET, k)
+        try:
+            if k == socket.SOCK_STREAM:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        finally:
+            s.close()
+    return True
+
+
+def free_ports(n, lo=LISTEN_LO, hi=LISTEN_HI, tries=200):
+    """n consecutive ports free for UDP and TCP (coturn also takes port+1)."""
+    for _ in range(tries):
+        p = random.randrange(lo, hi - n)
+        if all(bindable(p + i) for i in range(n)):
+            return p
+    raise RuntimeError("no free listening ports")
+
+
+def relay_block_ok():
+    busy = [p for p in range(RELAY_LO, RELAY_HI + 1)
+            if not bindable(p, (socket.SOCK_DGRAM,))]
+    return busy
+
+
+# --- /proc ---------------------------------------------------------------------------
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK      # utime, stime
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def meminfo_kib(key):
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def sockstat_udp_pages():
+    with open("/proc/net/sockstat") as f:
+        for line in f:
+            if line.startswith("UDP:"):
+                m = re.search(r"mem (\d+)", line)
+                return int(m.group(1)) if m else 0
+    return 0
+
+
+def mem_sample(pid):
+    return {"rss": rss_kib(pid), "slab": meminfo_kib("Slab"),
+            "udp_pages": sockstat_udp_pages(), "fds": len(os.listdir(f"/proc/{pid}/fd"))}
+
+
+# --- STUN readiness probe --------------------------------------------------------------
+def wait_binding(port, proc, tries=150, interval=0.1):
+    req = struct.pack("!HHI12s", 0x0001, 0, 0x2112A442, os.urandom(12))
+    for _ in range(tries):
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(interval)
+        try:
+            s.sendto(req, ("127.0.0.1", port))
+            if s.recv(2048)[:2] == b"\x01\x01":
+                return
+        except OSError:
+            time.sleep(interval / 2)
+        finally:
+            s.close()
+    raise RuntimeError(f"no Binding answer on 127.0.0.1:{port}")
+
+
+# --- servers -----------------------------------------------------------------------------
+class Server:
+    """One running server: kind 'tern', 'coturn' or 'fwd'."""
+
+    def __init__(self, kind, proc, port, tls_port=None, peer_base=None):
+        self.kind, self.proc, self.port = kind, proc, port
+        self.tls_port, self.peer_base = tls_port, peer_base
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def stop(self):
+        stop(self.proc)
+
+
+def ternd_config(env, port, tls_port, workers, metrics=""):
+    tls = ""
+    if tls_port:
+        tls = (f'tls = {{ listen = [ "127.0.0.1:{tls_port}" ]; '
+               f'certificate = "{env.cert}"; private_key = "{env.key}"; }};\n')
+    return (f'realm = "{REALM}";\nworkers = {workers};\nsoftware = "";\n'
+            f'listen = {{ udp = [ "127.0.0.1:{port}" ]; tcp = [ "127.0.0.1:{port}" ]; }};\n'
+            f'relay = {{ addresses = [ "127.0.0.1" ]; port_min = {RELAY_LO}; '
+            f'port_max = {RELAY_HI}; }};\n'
+            f'auth = {{ secrets_file = "{env.secret}"; hmac = "sha1"; }};\n'
+            # The defaults protect a public relay; the benchmark's clients all
+            # come from 127.0.0.1 under one user prefix.
+            'limits = { allocations_total = 100000; allocations_per_user = 100000; '
+            'unauth_rate = 100000; unauth_burst = 100000; connections_per_source = 100000; '
+            'max_lifetime = 3600; };\n'
+            'peers = { allow = [ "127.0.0.0/8" ]; };\n'
+            'log = { level = "warning"; };\n'
+            f'metrics = {{ listen = "{metrics}"; }};\n' + tls)
+
+
+def start_server(env, kind, tls=False, valgrind=None):
+    if kind == "fwd":
+        port = free_ports(1)
+        base = random.randrange(PEER_BASE_LO, PEER_BASE_HI - 64)
+        p = spawn([env.forwarder, "--listen", f"127.0.0.1:{port}", "--peer-port-base", str(base)],
+                  stdout=subprocess.PIPE)
+        line = p.stdout.readline()
+        if b"ready" not in line:
+            raise RuntimeError("forwarder did not start")
+        return Server("fwd", p, port, peer_base=base)
+    port = free_ports(4)
+    tls_port = port + 2 if tls else None
+    if kind == "tern":
+        path = os.path.join(env.tmp, f"ternd-{port}.conf")
+        with open(path, "w") as f:
+            f.write(ternd_config(env, port, tls_port, env.workers))
+        argv = (valgrind or []) + [env.ternd, "-c", path]
+        err = open(os.path.join(env.tmp, f"ternd-{port}.stderr"), "wb")
+        p = spawn(argv, stderr=err)
+    else:
+        argv = ["turnserver", "-n", "--listening-ip=127.0.0.1", f"--listening-port={port}",
+                "--relay-ip=127.0.0.1", f"--min-port={RELAY_LO}", f"--max-port={RELAY_HI}",
+                f"--relay-threads={env.workers}", "--use-auth-secret",
+                f"--static-auth-secret={SECRET}", f"--realm={REALM}",
+                "--allow-loopback-peers", "--no-cli", "--no-multicast-peers", "--no-dtls",
+                "--no-software-attribute", "--log-file=stdout",
+                f"--pidfile={env.tmp}/turnserver-{port}.pid", f"--userdb={env.tmp}/turndb-{port}",
+                f"--alt-listening-port={port + 1}", f"--alt-tls-listening-port={port + 3}"]
+        if tls:
+            argv += [f"--tls-listening-port={tls_port}", f"--cert={env.cert}",
+                     f"--pkey={env.key}"]
+        else:
+            argv += ["--no-tls"]
+        p = spawn(argv)
+    wait_binding(port, p, tries=600 if valgrind else 150)
+    return Server(kind, p, port, tls_port=tls_port)
+
+
+# --- loadgen -------------------------------------------------------------------------------
+def loadgen(env, srv, args, on_event=None, timeout=300):
+    """Runs loadgen against srv; on_event(name) is called as event lines
+    arrive (to sample the server). Returns the JSON result lines."""
+    argv = [env.loadgen, "--server", f"127.0.0.1:{srv.port}"]
+    if srv.kind == "fwd":
+        argv += ["--kind", "fwd", "--peer-port-base", str(srv.peer_base)]
+    else:
+        argv += ["--secret-file", env.secret]
+    argv += [str(a) for a in args]
+    err = open(os.path.join(env.tmp, "loadgen.stderr"), "ab")
+    p = spawn(argv, stdout=subprocess.PIPE, stderr=err)
+    out = []
+    deadline = time.monotonic() + timeout
+    try:
+        for raw in p.stdout:
+            line = json.loads(raw)
+            if "event" in line:
+                if on_event:
+                    on_event(line["event"])
+            else:
+                out.append(line)
+            if time.monotonic() > deadline:
+                raise RuntimeError("loadgen ran past its time limit")
+        p.wait(timeout=max(1, deadline - time.monotonic()))
+    finally:
+        stop(p)
+        err.close()
+    return out
+
+
+def find(lines, mode):
+    for x in lines:
+        if x.get("mode") == mode:
+            return x
+    raise RuntimeError(f"loadgen printed no '{mode}' line: {lines}")
+
+
+# --- measurements --------------------------------------------------------------------------
+QUICK = dict(repeats=1, data_allocs=32, cpu_rate=10000, cpu_secs=2, lat_rate=500, lat_secs=2,
+             ramp_start=20000, ramp_step=0.5, alloc_n=1000, mem=[1000], stream_rate=5000,
+             stream_secs=2, cg_rate=300, cg_secs=5)
+FULL = dict(repeats=3, data_allocs=64, cpu_rate=20000, cpu_secs=5, lat_rate=500, lat_secs=5,
+            ramp_start=20000, ramp_step=1.0, alloc_n=5000, mem=[1000, 10000],
+            stream_rate=10000, stream_secs=4, cg_rate=500, cg_secs=20)
+PEERS = 16
+
+
+def m_traffic(env, srv, p, transport, payload, rate, secs, allocs, port=None):
+    """Fixed offered rate: server CPU per relayed packet, loss, latency."""
+    s = {}
+
+    def ev(name):
+        if name == "traffic_start":
+            s["c0"], s["t0"] = cpu_seconds(srv.pid), time.monotonic()
+        elif name == "traffic_end":
+            s["c1"], s["t1"] = cpu_seconds(srv.pid), time.monotonic()
+
+    target = srv if port is None else Server(srv.kind, srv.proc, port, peer_base=srv.peer_base)
+    lines = loadgen(env, target, ["--transport", transport, "--allocs", allocs, "--peers", PEERS,
+                                  "--payload", payload, "--mode", "rate", "--rate", rate,
+                                  "--duration", secs], ev)
+    r = find(lines, "rate")
+    cpu = s["c1"] - s["c0"]
+    relayed = max(r["relayed"], 1)
+    return {"cpu_us_per_pkt": cpu / relayed * 1e6, "server_cpu_share": cpu / (s["t1"] - s["t0"]),
+            "client_cpu_share": r["client_cpu_share"], "loss": r["loss"],
+            "relayed_pps": r["relayed_pps"], "rtt_p50": r["rtt_us"]["p50"],
+            "rtt_p99": r["rtt_us"]["p99"], "rtt_p999": r["rtt_us"]["p999"]}
+
+
+def m_ramp(env, srv, p):
+    lines = loadgen(env, srv, ["--allocs", p["data_allocs"], "--peers", PEERS, "--payload", 160,
+                               "--mode", "ramp", "--ramp-start", p["ramp_start"],
+                               "--ramp-factor", 1.25, "--step", p["ramp_step"]], timeout=600)
+    r = find(lines, "ramp")
+    return {"max_pps": r["max_relayed_pps"], "ramp_client_limited": r["client_limited"]}
+
+
+def m_alloc(env, srv, n):
+    lines = loadgen(env, srv, ["--allocs", n, "--peers", PEERS, "--window", 64, "--mode", "alloc"])
+    r = find(lines, "setup")
+    return {"allocs_per_s": r["allocs_per_s"], "alloc_failed": r["failed"]}
+
+
+def m_memory(env, srv, n):
+    s = {}
+
+    def ev(name):
+        if name == "sockets_open":
+            time.sleep(0.3)
+            s["m0"] = mem_sample(srv.pid)
+        elif name == "allocated":
+            time.sleep(0.5)
+            s["m1"] = mem_sample(srv.pid)
+
+    lines = loadgen(env, srv, ["--allocs", n, "--peers", PEERS, "--window", 64, "--mode", "hold",
+                               "--duration", 1], ev, timeout=120 + n / 50)
+    r = find(lines, "setup")
+    if r["ok"] != n:
+        raise RuntimeError(f"{srv.kind}: only {r['ok']} of {n} allocations")
+    m0, m1 = s["m0"], s["m1"]
+    rss = (m1["rss"] - m0["rss"]) * 1024 / n
+    kern = ((m1["slab"] - m0["slab"]) * 1024 + (m1["udp_pages"] - m0["udp_pages"]) * 4096) / n
+    return {f"mem{n}_bytes": rss + kern, f"mem{n}_rss": rss, f"mem{n}_kernel": kern,
+            f"mem{n}_fds": (m1["fds"] - m0["fds"]) / n}
+
+
+def run_group(env, kind, p, results, log):
+    """One repeat of every measurement for one server; a fresh server for
+    each group so one measurement's leftovers do not colour the next."""
+    def record(name, d):
+        for k, v in d.items():
+            results.setdefault((kind, f"{name}.{k}" if name else k), []).append(v)
+        log({"server": kind, "measure": name, **d})
+
+    srv = start_server(env, kind)
+    try:
+        for payload in (160, 1200):
+            record(f"udp{payload}", m_traffic(env, srv, p, "udp", payload, p["cpu_rate"],
+                                              p["cpu_secs"], p["data_allocs"]))
+        record("light", m_traffic(env, srv, p, "udp", 160, p["lat_rate"], p["lat_secs"], 16))
+        record("", m_ramp(env, srv, p))
+    finally:
+        srv.stop()
+    if kind == "fwd":
+        return
+    for what in ["alloc"] + [f"mem{n}" for n in p["mem"]]:
+        srv = start_server(env, kind)
+        try:
+            if what == "alloc":
+                record("", m_alloc(env, srv, p["alloc_n"]))
+            else:
+                record("", m_memory(env, srv, int(what[3:])))
+        finally:
+            srv.stop()
+    srv = start_server(env, kind, tls=True)
+    try:
+        for tr, port in (("tcp", srv.port), ("tls", srv.tls_port)):
+            record(tr, m_traffic(env, srv, p, tr, 160, p["stream_rate"], p["stream_secs"],
+                                 p["data_allocs"], port=port))
+            record(f"{tr}_light", m_traffic(env, srv, p, tr, 160, p["lat_rate"], p["lat_secs"],
+                                            16, port=port))
+    finally:
+        srv.stop()
+
+
+# --- callgrind -----------------------------------------------------------------------------
+def callgrind_total(path):
+    with open(path) as f:
+        for line in f:
+            if line.startswith(("summary:", "totals:")):
+                return int(line.split()[1])
+    raise RuntimeError(f"no totals in {path}")
+
+
+def callgrind_run(env, rate, secs):
+    out = os.path.join(env.tmp, f"callgrind.{rate}.out")
+    vg = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-instr=no"]
+    srv = start_server(env, "tern", valgrind=vg)
+    try:
+        lines = loadgen(env, srv, ["--allocs", 16, "--peers", PEERS, "--payload", 160,
+                                   "--mode", "rate", "--rate", rate, "--duration", secs])
+        r = find(lines, "rate")
+    finally:
+        stop(srv.proc, grace=60)
+    return callgrind_total(out), r["relayed"], out
+
+
+def m_callgrind(env, p, log):
+    idle_ir, _, _ = callgrind_run(env, 0, p["cg_secs"])
+    load_ir, relayed, out = callgrind_run(env, p["cg_rate"], p["cg_secs"])
+    per = (load_ir - idle_ir) / max(relayed, 1)
+    top = ""
+    if shutil.which("callgrind_annotate"):
+        r = subprocess.run(["callgrind_annotate", "--inclusive=no", out], capture_output=True,
+                           text=True, timeout=120)
+        rows = [x for x in r.stdout.splitlines() if re.match(r"\s*[\d,]+ \(", x)]
+        top = "\n".join(rows[:16])
+    d = {"ir_per_pkt": per, "ir_idle": idle_ir, "ir_load": load_ir, "relayed": relayed}
+    log({"server": "tern", "measure": "callgrind", **d, "top": top})
+    return d, top
+
+
+# --- report --------------------------------------------------------------------------------
+ROWS = [
+    ("udp160.cpu_us_per_pkt", "CPU us/pkt UDP 160 B", "low"),
+    ("udp1200.cpu_us_per_pkt", "CPU us/pkt UDP 1200 B", "low"),
+    ("tcp.cpu_us_per_pkt", "CPU us/pkt TCP 160 B", "low"),
+    ("tls.cpu_us_per_pkt", "CPU us/pkt TLS 160 B", "low"),
+    ("max_pps", "max relayed pps <=0.1% loss", "high"),
+    ("light.rtt_p50", "RTT p50 us (light, UDP)", "low"),
+    ("light.rtt_p99", "RTT p99 us (light, UDP)", "low"),
+    ("light.rtt_p999", "RTT p99.9 us (light, UDP)", "low"),
+    ("tcp_light.rtt_p50", "RTT p50 us (light, TCP)", "low"),
+    ("tcp_light.rtt_p99", "RTT p99 us (light, TCP)", "low"),
+    ("tls_light.rtt_p50", "RTT p50 us (light, TLS)", "low"),
+    ("tls_light.rtt_p99", "RTT p99 us (light, TLS)", "low"),
+    ("allocs_per_s", "allocations/s (full)", "high"),
+    ("mem1000_bytes", "bytes/alloc @1k (RSS+kernel)", "low"),
+    ("mem1000_rss", "  of which RSS", "low"),
+    ("mem1000_kernel", "  of which kernel", "low"),
+    ("mem10000_bytes", "bytes/alloc @10k (RSS+kernel)", "low"),
+    ("mem10000_rss", "  of which RSS", "low"),
+    ("mem10000_kernel", "  of which kernel", "low"),
+    ("udp160.server_cpu_share", "server CPU share @fixed load", "low"),
+    ("udp160.client_cpu_share", "loadgen CPU share @fixed load", "low"),
+    ("udp160.loss", "loss @fixed load (160 B)", "low"),
+]
+
+
+def fmt(v):
+    if v is None:
+        return "-"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    if abs(v) >= 10:
+        return f"{v:.1f}"
+    return f"{v:.3f}"
+
+
+def cell(vals):
+    if not vals:
+        return "-", None
+    med = statistics.median(vals)
+    if len(vals) == 1:
+        return fmt(med), med
+    return f"{fmt(med)} [{fmt(min(vals))}..{fmt(max(vals))}]", med
+
+
+def report(results, kinds):
+    head = f"{'measure':32} " + " ".join(f"{k:>26}" for k in kinds) + \
+        f" {'tern/coturn':>11} {'tern/fwd':>9}"
+    print(head)
+    print("-" * len(head))
+    summary = {}
+    for key, label, _ in ROWS:
+        cells, meds = [], {}
+        for k in kinds:
+            text, med = cell(results.get((k, key), []))
+            cells.append(f"{text:>26}")
+            meds[k] = med
+        ratio = lambda a, b: f"{meds[a] / meds[b]:.2f}" if meds.get(a) and meds.get(b) else "-"
+        print(f"{label:32} " + " ".join(cells) + f" {ratio('tern', 'coturn'):>11} "
+              f"{ratio('tern', 'fwd'):>9}")
+        summary[key] = meds
+    # Added latency: the server's RTT minus the forwarder's (same kernel path).
+    for pct in ("p50", "p99", "p999"):
+        key = f"light.rtt_{pct}"
+        base = summary[key].get("fwd")
+        if base is None:
+            continue
+        added = {k: summary[key][k] - base for k in kinds
+                 if k != "fwd" and summary[key].get(k) is not None}
+        print(f"{'added RTT ' + pct + ' us (vs fwd)':32} " +
+              " ".join(f"{fmt(added.get(k)) if k != 'fwd' else '(baseline)':>26}" for k in kinds))
+    return summary
+
+
+def targets(summary):
+    t = [("udp160.cpu_us_per_pkt", "coturn", 0.5, "<="), ("udp160.cpu_us_per_pkt", "fwd", 1.3, "<="),
+         ("udp1200.cpu_us_per_pkt", "coturn", 0.5, "<="), ("max_pps", "coturn", 2.0, ">="),
+         ("mem10000_bytes", "coturn", 0.25, "<="), ("mem1000_bytes", "coturn", 0.25, "<="),
+         ("allocs_per_s", "coturn", 5.0, ">="), ("light.rtt_p99", "coturn", 1.0, "<="),
+         ("tls.cpu_us_per_pkt", "coturn", 0.6, "<=")]
+    print("\ntargets (informational, never asserted):")
+    for key, other, want, op in t:
+        m = summary.get(key, {})
+        if not m.get("tern") or not m.get(other):
+            print(f"  {key} tern/{other}: not measured")
+            continue
+        r = m["tern"] / m[other]
+        ok = r <= want if op == "<=" else r >= want
+        print(f"  {key:26} tern/{other:6} = {r:6.2f}  target {op} {want}  "
+              f"{'met' if ok else 'NOT met'}")
+
+
+# --- main ----------------------------------------------------------------------------------
+class Env:
+    pass
+
+
+def machine():
+    model = ""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    deb = open("/etc/debian_version").read().strip() if os.path.exists("/etc/debian_version") else "?"
+    return {"nproc": os.cpu_count(), "cpu": model, "kernel": os.uname().release, "debian": deb,
+            "loadavg": open("/proc/loadavg").read().split()[:3]}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="about a minute, 1 repeat (CI smoke)")
+    ap.add_argument("--callgrind", action="store_true", help="with --quick: also callgrind")
+    ap.add_argument("--no-callgrind", action="store_true", help="skip callgrind in a full run")
+    ap.add_argument("--build", default=os.path.join(REPO, "build"))
+    ap.add_argument("--repeats", type=int)
+    ap.add_argument("--workers", type=int, default=1,
+                    help="ternd workers = coturn --relay-threads (default 1: on 2 cores the "
+                         "load generator needs the other)")
+    ap.add_argument("--servers", default="fwd,tern,coturn")
+    ap.add_argument("--out", help="JSON lines file (default: in the temporary directory)")
+    a = ap.parse_args()
+    p = dict(QUICK if a.quick else FULL)
+    if a.repeats:
+        p["repeats"] = a.repeats
+
+    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(s, on_signal)
+    atexit.register(stop_all)
+
+    env = Env()
+    env.workers = a.workers
+    env.ternd = os.path.join(a.build, "relay", "io", "ternd")
+    env.loadgen = os.path.join(a.build, "tests", "bench", "loadgen")
+    env.forwarder = os.path.join(a.build, "tests", "bench", "forwarder")
+    for b in (env.ternd, env.loadgen, env.forwarder):
+        if not os.access(b, os.X_OK):
+            sys.exit(f"run.py: {b} not built (meson compile -C {a.build})")
+    kinds = [k for k in a.servers.split(",") if k]
+    if "coturn" in kinds and not shutil.which("turnserver"):
+        print("run.py: turnserver not installed, coturn skipped", file=sys.stderr)
+        kinds.remove("coturn")
+    busy = relay_block_ok()
+    if busy:
+        print(f"run.py: warning: {len(busy)} relay ports in {RELAY_LO}-{RELAY_HI} are taken",
+              file=sys.stderr)
+
+    env.tmp = tempfile.mkdtemp(prefix="tern-bench-")
+    env.secret = os.path.join(env.tmp, "secret")
+    fd = os.open(env.secret, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(SECRET + "\n")
+    env.cert, env.key = os.path.join(env.tmp, "tls.crt"), os.path.join(env.tmp, "tls.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", env.key, "-out",
+                    env.cert, "-days", "2", "-subj", "/CN=tern.bench"],
+                   check=True, capture_output=True, timeout=30)
+    os.chmod(env.key, 0o600)
+    out_path = a.out or os.path.join(env.tmp, "results.jsonl")
+    out = open(out_path, "w")
+
+    def log(d):
+        out.write(json.dumps(d) + "\n")
+        out.flush()
+
+    info = machine()
+    log({"machine": info, "params": p, "workers": a.workers, "quick": a.quick})
+    print(f"machine: {info}\nparams: {p}\nworkers: {a.workers}\n", flush=True)
+    t0 = time.monotonic()
+    results = {}
+    for rep in range(p["repeats"]):
+        order = kinds[rep % len(kinds):] + kinds[:rep % len(kinds)]   # alternate who goes first
+        for kind in order:
+            t = time.monotonic()
+            run_group(env, kind, p, results, log)
+            print(f"repeat {rep + 1}/{p['repeats']}: {kind} done in {time.monotonic() - t:.0f} s",
+                  flush=True)
+    cg = None
+    if "tern" in kinds and (a.callgrind or (not a.quick and not a.no_callgrind)):
+        if shutil.which("valgrind"):
+            cg, top = m_callgrind(env, p, log)
+        else:
+            print("run.py: valgrind not installed, callgrind skipped", file=sys.stderr)
+    print()
+    summary = report(results, kinds)
+    if cg:
+        print(f"\ncallgrind: ternd {cg['ir_per_pkt']:.0f} instructions per relayed packet "
+              f"(ChannelData 160 B, {cg['relayed']} relayed; idle Ir {cg['ir_idle']:,} "
+              f"subtracted)\ntop functions (self Ir, load run):\n{top}")
+    targets(summary)
+    info["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
+    log({"summary": {k: v for k, v in summary.items()}, "callgrind": cg, "machine_end": info})
+    print(f"\nloadavg at start {info['loadavg']}, at end {info['loadavg_end']}; "
+          f"took {time.monotonic() - t0:.0f} s; JSON lines in {out_path}")
+    out.close()
+    stop_all()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
