@@ -82,7 +82,8 @@ static void out_queue(int fd, const struct sockaddr_in *to, const uint8_t *hdr, 
 	unsigned i = out.n++;
 	out.fd = fd;
 	out.to[i] = *to;
-	memcpy(out.hdr[i], hdr, hlen);
+	if (hlen)
+		memcpy(out.hdr[i], hdr, hlen);
 	out.iov[i][0] = (struct iovec){ .iov_base = out.hdr[i], .iov_len = hlen };
 	out.iov[i][1] = (struct iovec){ .iov_base = data, .iov_len = len };
 	out.msgs[i].msg_hdr = (struct msghdr){ .msg_name = &out.to[i],
