@@ -362,43 +362,74 @@ def m_memory(env, srv, n):
             f"mem{n}_fds": (m1["fds"] - m0["fds"]) / n}
 
 
+FAILURES = []
+
+
+def guarded(kind, what, fn, log):
+    """Runs one measurement; a failure is reported and counted, and the
+    benchmark goes on with the next one."""
+    try:
+        fn()
+    except Exception as e:  # noqa: BLE001 -- any failure: report, go on
+        msg = f"{kind} {what}: {type(e).__name__}: {e}"
+        FAILURES.append(msg)
+        print(f"run.py: FAILED {msg}", file=sys.stderr, flush=True)
+        log({"server": kind, "measure": what, "error": msg})
+
+
 def run_group(env, kind, p, results, log):
-    """One repeat of every measurement for one server; a fresh server for
-    each group so one measurement's leftovers do not colour the next."""
+    for what, fn in group_steps(env, kind, p, results, log):
+        guarded(kind, what, fn, log)
+
+
+def group_steps(env, kind, p, results, log):
+    """One repeat of every measurement for one server, as (name, callable);
+    a fresh server for each group so one measurement's leftovers do not
+    colour the next."""
     def record(name, d):
         for k, v in d.items():
             results.setdefault((kind, f"{name}.{k}" if name else k), []).append(v)
         log({"server": kind, "measure": name, **d})
 
-    srv = start_server(env, kind)
-    try:
-        for payload in (160, 1200):
-            record(f"udp{payload}", m_traffic(env, srv, p, "udp", payload, p["cpu_rate"],
-                                              p["cpu_secs"], p["data_allocs"]))
-        record("light", m_traffic(env, srv, p, "udp", 160, p["lat_rate"], p["lat_secs"], 16))
-        record("", m_ramp(env, srv, p))
-    finally:
-        srv.stop()
-    if kind == "fwd":
-        return
-    for what in ["alloc"] + [f"mem{n}" for n in p["mem"]]:
+    def udp_group():
         srv = start_server(env, kind)
         try:
-            if what == "alloc":
-                record("", m_alloc(env, srv, p["alloc_n"]))
-            else:
-                record("", m_memory(env, srv, int(what[3:])))
+            for payload in (160, 1200):
+                record(f"udp{payload}", m_traffic(env, srv, p, "udp", payload, p["cpu_rate"],
+                                                  p["cpu_secs"], p["data_allocs"]))
+            record("light", m_traffic(env, srv, p, "udp", 160, p["lat_rate"], p["lat_secs"], 16))
+            record("", m_ramp(env, srv, p))
         finally:
             srv.stop()
-    srv = start_server(env, kind, tls=True)
-    try:
-        for tr, port in (("tcp", srv.port), ("tls", srv.tls_port)):
-            record(tr, m_traffic(env, srv, p, tr, 160, p["stream_rate"], p["stream_secs"],
-                                 p["data_allocs"], port=port))
-            record(f"{tr}_light", m_traffic(env, srv, p, tr, 160, p["lat_rate"], p["lat_secs"],
-                                            16, port=port))
-    finally:
-        srv.stop()
+
+    def fresh(what):
+        def run():
+            srv = start_server(env, kind)
+            try:
+                if what == "alloc":
+                    record("", m_alloc(env, srv, p["alloc_n"]))
+                else:
+                    record("", m_memory(env, srv, int(what[3:])))
+            finally:
+                srv.stop()
+        return run
+
+    def stream_group():
+        srv = start_server(env, kind, tls=True)
+        try:
+            for tr, port in (("tcp", srv.port), ("tls", srv.tls_port)):
+                record(tr, m_traffic(env, srv, p, tr, 160, p["stream_rate"], p["stream_secs"],
+                                     p["data_allocs"], port=port))
+                record(f"{tr}_light", m_traffic(env, srv, p, tr, 160, p["lat_rate"],
+                                                p["lat_secs"], 16, port=port))
+        finally:
+            srv.stop()
+
+    steps = [("udp", udp_group)]
+    if kind != "fwd":
+        steps += [(w, fresh(w)) for w in ["alloc"] + [f"mem{n}" for n in p["mem"]]]
+        steps.append(("stream", stream_group))
+    return steps
 
 
 # --- callgrind -----------------------------------------------------------------------------
@@ -414,24 +445,40 @@ def callgrind_run(env, rate, secs):
     out = os.path.join(env.tmp, f"callgrind.{rate}.out")
     vg = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-instr=no"]
     srv = start_server(env, "tern", valgrind=vg)
+
+    def ev(name):
+        # Count only the traffic period: zero the counters when it starts,
+        # dump them when it ends (startup and allocations are left out).
+        flag = {"traffic_start": "-z", "traffic_end": "-d"}.get(name)
+        if flag:
+            subprocess.run(["callgrind_control", flag, str(srv.pid)], capture_output=True,
+                           timeout=60)
+
     try:
         lines = loadgen(env, srv, ["--allocs", 16, "--peers", PEERS, "--payload", 160,
-                                   "--mode", "rate", "--rate", rate, "--duration", secs])
+                                   "--mode", "rate", "--rate", rate, "--duration", secs], ev)
         r = find(lines, "rate")
     finally:
         stop(srv.proc, grace=60)
-    return callgrind_total(out), r["relayed"], out
+    parts = sorted(f for f in os.listdir(env.tmp)
+                   if f.startswith(os.path.basename(out) + ".") and f[-1].isdigit())
+    dump = os.path.join(env.tmp, parts[0]) if parts else out
+    return callgrind_total(dump), r["relayed"], dump
 
 
 def m_callgrind(env, p, log):
     idle_ir, _, _ = callgrind_run(env, 0, p["cg_secs"])
+    if not shutil.which("callgrind_control"):
+        raise RuntimeError("callgrind_control missing")
     load_ir, relayed, out = callgrind_run(env, p["cg_rate"], p["cg_secs"])
     per = (load_ir - idle_ir) / max(relayed, 1)
     top = ""
     if shutil.which("callgrind_annotate"):
-        r = subprocess.run(["callgrind_annotate", "--inclusive=no", out], capture_output=True,
-                           text=True, timeout=120)
-        rows = [x for x in r.stdout.splitlines() if re.match(r"\s*[\d,]+ \(", x)]
+        r = subprocess.run(["callgrind_annotate", "--auto=no", "--inclusive=no",
+                            "--threshold=100", out], capture_output=True, text=True, timeout=120)
+        # After a zeroing, the thread's outer frames show as 100 %: skip them.
+        rows = [x for x in r.stdout.splitlines()
+                if re.match(r"\s*[\d,]+ \(", x) and "100.0%" not in x]
         top = "\n".join(rows[:16])
     d = {"ir_per_pkt": per, "ir_idle": idle_ir, "ir_load": load_ir, "relayed": relayed}
     log({"server": "tern", "measure": "callgrind", **d, "top": top})
@@ -553,6 +600,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="about a minute, 1 repeat (CI smoke)")
     ap.add_argument("--callgrind", action="store_true", help="with --quick: also callgrind")
     ap.add_argument("--no-callgrind", action="store_true", help="skip callgrind in a full run")
+    ap.add_argument("--callgrind-only", action="store_true",
+                    help="only the callgrind measurement (instructions per relayed packet)")
     ap.add_argument("--build", default=os.path.join(REPO, "build"))
     ap.add_argument("--repeats", type=int)
     ap.add_argument("--workers", type=int, default=1,
@@ -609,7 +658,7 @@ def main():
     print(f"machine: {info}\nparams: {p}\nworkers: {a.workers}\n", flush=True)
     t0 = time.monotonic()
     results = {}
-    for rep in range(p["repeats"]):
+    for rep in range(0 if a.callgrind_only else p["repeats"]):
         order = kinds[rep % len(kinds):] + kinds[:rep % len(kinds)]   # alternate who goes first
         for kind in order:
             t = time.monotonic()
@@ -617,17 +666,21 @@ def main():
             print(f"repeat {rep + 1}/{p['repeats']}: {kind} done in {time.monotonic() - t:.0f} s",
                   flush=True)
     cg = None
-    if "tern" in kinds and (a.callgrind or (not a.quick and not a.no_callgrind)):
+    if "tern" in kinds and (a.callgrind or a.callgrind_only or
+                            (not a.quick and not a.no_callgrind)):
         if shutil.which("valgrind"):
-            cg, top = m_callgrind(env, p, log)
+            box = {}
+            guarded("tern", "callgrind", lambda: box.update(r=m_callgrind(env, p, log)), log)
+            if "r" in box:
+                cg, top = box["r"]
         else:
             print("run.py: valgrind not installed, callgrind skipped", file=sys.stderr)
     print()
     summary = report(results, kinds)
     if cg:
         print(f"\ncallgrind: ternd {cg['ir_per_pkt']:.0f} instructions per relayed packet "
-              f"(ChannelData 160 B, {cg['relayed']} relayed; idle Ir {cg['ir_idle']:,} "
-              f"subtracted)\ntop functions (self Ir, load run):\n{top}")
+              f"(ChannelData 160 B, {cg['relayed']} relayed; Ir of an idle period "
+              f"as long, {cg['ir_idle']:,}, subtracted)\ntop functions (self Ir, traffic period of the load run):\n{top}")
     targets(summary)
     info["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
     log({"summary": {k: v for k, v in summary.items()}, "callgrind": cg, "machine_end": info})
@@ -635,6 +688,9 @@ def main():
           f"took {time.monotonic() - t0:.0f} s; JSON lines in {out_path}")
     out.close()
     stop_all()
+    if FAILURES:
+        print(f"{len(FAILURES)} measurement(s) failed:\n  " + "\n  ".join(FAILURES))
+        return 1
     return 0
 
 
