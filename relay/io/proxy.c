@@ -9,6 +9,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define PROXY_HIGH_WATER (256 * 1024)
@@ -19,7 +20,10 @@ struct proxy {
 	struct proxy *prev, *next;
 	struct bufferevent *side[2];    /* 0: client, 1: backend */
 	struct sockaddr_storage source; /* for the per-source connection count */
-	bool closing;                   /* one side ended: flush the other, then free */
+	/* Half-close, as TCP means it: side i sent FIN (eof[i]); once what it
+	 * sent is delivered, the other side's write half is shut too (shut[!i]).
+	 * The proxy ends when both directions are done. */
+	bool eof[2], shut[2];
 };
 
 static void proxy_free(struct proxy *p)
@@ -43,6 +47,24 @@ static int side_of(const struct proxy *p, const struct bufferevent *bev)
 	return bev == p->side[0] ? 0 : 1;
 }
 
+/* Passes side i's end of stream on to the other side once its output is
+ * empty; frees the proxy when both directions have ended. Returns true if
+ * the proxy is gone. */
+static bool pass_eof(struct proxy *p, int i)
+{
+	int o = !i;
+	if (p->eof[i] && !p->shut[o] &&
+	    evbuffer_get_length(bufferevent_get_output(p->side[o])) == 0) {
+		shutdown(bufferevent_getfd(p->side[o]), SHUT_WR);
+		p->shut[o] = true;
+	}
+	if (p->shut[0] && p->shut[1]) {
+		proxy_free(p);
+		return true;
+	}
+	return false;
+}
+
 static void on_read(struct bufferevent *bev, void *arg)
 {
 	struct proxy *p = arg;
@@ -56,13 +78,13 @@ static void on_read(struct bufferevent *bev, void *arg)
 static void on_write(struct bufferevent *bev, void *arg)
 {
 	struct proxy *p = arg;
+	int i = side_of(p, bev);
 	if (evbuffer_get_length(bufferevent_get_output(bev)) != 0)
 		return;
-	if (p->closing) {
-		proxy_free(p);
+	if (pass_eof(p, !i))
 		return;
-	}
-	bufferevent_enable(p->side[!side_of(p, bev)], EV_READ);
+	if (!p->eof[!i])
+		bufferevent_enable(p->side[!i], EV_READ);
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg)
@@ -70,18 +92,16 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 	struct proxy *p = arg;
 	if (what & BEV_EVENT_CONNECTED)
 		return;
-	/* EOF, error or timeout on one side: deliver what it sent, then end. */
-	struct bufferevent *other = p->side[!side_of(p, bev)];
-	if (p->closing || (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))) {
-		proxy_free(p);
+	if (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
+		proxy_free(p); /* a reset or a stall ends both directions */
 		return;
 	}
-	struct evbuffer *out = bufferevent_get_output(other);
-	evbuffer_add_buffer(out, bufferevent_get_input(bev));
-	p->closing = true;
+	/* EOF on side i: deliver what it sent, then pass the FIN on. */
+	int i = side_of(p, bev);
+	evbuffer_add_buffer(bufferevent_get_output(p->side[!i]), bufferevent_get_input(bev));
+	p->eof[i] = true;
 	bufferevent_disable(bev, EV_READ);
-	if (evbuffer_get_length(out) == 0)
-		proxy_free(p);
+	pass_eof(p, i);
 }
 
 void proxy_start(struct worker *w, int fd, const struct sockaddr_storage *source,

@@ -233,3 +233,52 @@ def test_fragmented_client_hello_routes_and_passes_untouched(site, split):
         assert tc.decode(reply).cls == tc.SUCCESS
     finally:
         t.close()
+
+
+def test_client_half_close_still_gets_the_answer(site):
+    """A client that sends its request and then shuts down its sending half
+    (TCP FIN, as HTTP/1.0-style clients and `openssl s_client` do) still
+    gets the whole response: ternd passes the FIN on only after what came
+    before it, and keeps the other direction open."""
+    d = site.ternd
+    ctx = ts.client_context(cafile=site.web_ca.cert)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(incoming, outgoing, server_hostname="www.hospital.test")
+    raw = socket.create_connection(d.tls4, timeout=5)
+    try:
+        def pump(deadline_rounds=200):
+            for _ in range(deadline_rounds):   # bounded
+                done = False
+                try:
+                    tls.do_handshake()
+                    done = True
+                except ssl.SSLWantReadError:
+                    pass
+                data = outgoing.read()
+                if data:
+                    raw.sendall(data)
+                if done:
+                    return
+                chunk = raw.recv(65536)
+                assert chunk, "closed during the handshake"
+                incoming.write(chunk)
+            raise AssertionError("handshake did not finish")
+        pump()
+        tls.write(b"GET / HTTP/1.1\r\nHost: www.hospital.test\r\nConnection: close\r\n\r\n")
+        raw.sendall(outgoing.read())
+        raw.shutdown(socket.SHUT_WR)           # our FIN, right after the request
+        body = b""
+        for _ in range(1000):                  # bounded
+            chunk = raw.recv(65536)
+            if not chunk:
+                break
+            incoming.write(chunk)
+            try:
+                while True:
+                    body += tls.read(65536)
+            except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
+                pass
+        assert b"200" in body.split(b"\r\n", 1)[0], body[:200]
+        assert body.endswith(b"backend www\n"), body[-200:]
+    finally:
+        raw.close()
