@@ -16,3 +16,14 @@ const uint64_t metrics_hist_bounds[MH_COUNT][MHIST_BUCKETS] = {
 const uint64_t metrics_revocation_bounds[MHIST_BUCKETS] = {
 	1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000, 30000,
 };
+
+/* Ratios in 1/10000 (0 = a clean stream gets its own bucket), jitter in
+ * microseconds: 1 ms (a LAN) to 1 s (a broken path); WebRTC's jitter buffer
+ * copes up to some 50-100 ms. */
+const uint64_t metrics_media_bounds[MMH_COUNT][MHIST_BUCKETS] = {
+	[MMH_LOSS] = { 0, 10, 50, 100, 200, 300, 500, 1000, 2000, 3000, 5000, 10000 },
+	[MMH_JITTER_US] = { 1000, 2000, 5000, 10000, 20000, 30000, 50000, 75000, 100000, 200000,
+			    500000, 1000000 },
+	[MMH_REORDER] = { 0, 1, 5, 10, 50, 100, 200, 500, 1000, 2000, 5000, 10000 },
+	[MMH_DUPLICATE] = { 0, 1, 5, 10, 50, 100, 200, 500, 1000, 2000, 5000, 10000 },
+};

@@ -61,6 +61,12 @@ enum metrics_end_reason {
 	ME_CLIENT, ME_EXPIRED, ME_CREDENTIAL, ME_CONNECTION, ME_REVOKED, ME_SHUTDOWN, ME_COUNT
 };
 
+/* Relayed payloads by their first byte (RFC 7983 demultiplexing; RTCP by
+ * the RFC 5761 rule on the second byte). */
+enum metrics_media_kind {
+	MK_STUN, MK_DTLS, MK_TURN_CHANNEL, MK_RTP, MK_RTCP, MK_OTHER, MK_COUNT
+};
+
 /* A histogram with fixed upper bounds (the last bucket is +Inf). */
 #define MHIST_BUCKETS 12
 struct mhist {
@@ -77,10 +83,22 @@ enum metrics_hist {
 	MH_COUNT
 };
 
+/* Media quality of live RTP streams (relay/turn/media.c), one observation
+ * per stream (allocation, direction, SSRC) per tick. Ratios are kept in
+ * units of 1/10000, jitter in microseconds. */
+enum metrics_media_hist {
+	MMH_LOSS,               /* lost / expected since the stream began */
+	MMH_JITTER_US,          /* RFC 3550 interarrival jitter (streams with a known clock) */
+	MMH_REORDER,            /* late (out-of-order) packets / received */
+	MMH_DUPLICATE,          /* duplicates / received */
+	MMH_COUNT
+};
+
 /* Bucket upper bounds per histogram (MHIST_BUCKETS each). */
 extern const uint64_t metrics_hist_bounds[MH_COUNT][MHIST_BUCKETS];
 /* Milliseconds from a revocation entering Redis to its allocations gone. */
 extern const uint64_t metrics_revocation_bounds[MHIST_BUCKETS];
+extern const uint64_t metrics_media_bounds[MMH_COUNT][MHIST_BUCKETS];
 
 static inline void mhist_observe(struct mhist *h, const uint64_t *bounds, uint64_t v)
 {
@@ -116,6 +134,12 @@ struct worker_metrics {
 	struct mhist live[MH_COUNT];
 	struct mhist revocation_latency_ms; /* per torn-down allocation */
 	struct mcounter revocation_refused; /* allocations refused: revocation feed stale too long */
+	/* Media assurance (relay/turn/media.c): no decryption, headers only. */
+	struct mcounter media_packets[MK_COUNT];
+	struct mcounter media_unencrypted_flows;   /* RTP/RTCP flows without DTLS first */
+	struct mcounter media_unencrypted_dropped; /* their packets dropped (media.policy enforce) */
+	struct mcounter media_untracked;           /* DTLS/RTP packets of flows with no table slot */
+	struct mhist media_live[MMH_COUNT];
 	struct mcounter loop_lag_ms;        /* how late the last 1-second tick ran */
 	struct mcounter ticks;
 };
