@@ -423,6 +423,23 @@ static int apply_audit_address(struct loader *l, const struct key *k, const conf
 		    quote(v, q));
 }
 
+static int apply_media_policy(struct loader *l, const struct key *k, const config_setting_t *s)
+{
+	static const char *const names[] = { "off", "observe", "enforce" };
+	const char *v = "observe";
+	char q[CONF_QUOTE_MAX + 4];
+	if (s && get_string(l, k, s, &v) < 0)
+		return -EINVAL;
+	for (int i = 0; i < 3; i++) {
+		if (strcmp(v, names[i]) == 0) {
+			l->c->media_policy = (enum conf_media_policy)i;
+			return 0;
+		}
+	}
+	return fail(l, s, "'%s' must be \"off\", \"observe\" or \"enforce\" (got '%s')", k->path,
+		    quote(v, q));
+}
+
 static int apply_alternate(struct loader *l, const struct key *k, const config_setting_t *s)
 {
 	const char *v;
@@ -511,6 +528,8 @@ static const struct key keys[] = {
 
 	STR_KEY("audit.file", audit_file, false, "", NULL),
 	{ .path = "audit.client_address", .apply = apply_audit_address },
+
+	{ .path = "media.policy", .apply = apply_media_policy },
 
 	{ .path = "log.level", .apply = apply_log_level },
 };

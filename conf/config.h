@@ -114,6 +114,13 @@ struct tern_config {
 		CONF_AUDIT_FULL, CONF_AUDIT_TRUNCATED, CONF_AUDIT_OMIT
 	} audit_client_address;                  /* "full", "truncated" (default: IPv4 /24, IPv6 /48), "omit" */
 
+	/* media { policy; } -- RTP/RTCP flows without a DTLS handshake first
+	 * (plain RTP or SDES-keyed SRTP): "off", "observe" (count and audit,
+	 * the default) or "enforce" (also drop them). Reloadable. */
+	enum conf_media_policy {
+		CONF_MEDIA_OFF, CONF_MEDIA_OBSERVE, CONF_MEDIA_ENFORCE
+	} media_policy;
+
 	/* log { level = "info"; } */
 	enum log_level log_level;
 };
