@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "relay/io/observe.h"
 
 static void publish_to_workers(void *arg, struct revocation_set *set)
 {
@@ -21,9 +22,19 @@ static void publish_to_workers(void *arg, struct revocation_set *set)
 	revocation_set_release(set);
 }
 
+/* The feed's health as /readyz and tern_revocation_feed_fresh see it
+ * (both are read on the control thread, where the feed runs). */
+static enum feed_health current_health = FEED_FRESH;
+
+static bool feed_is_fresh(void)
+{
+	return current_health == FEED_FRESH;
+}
+
 static void health_changed(void *arg, enum feed_health health)
 {
 	struct daemon *d = arg;
+	current_health = health;
 	atomic_store(&d->shared.revocation_refusing, health == FEED_STALE_REFUSING);
 }
 
@@ -80,11 +91,14 @@ int revocations_start(struct daemon *d)
 	}
 	if (r < 0)
 		log_err("revocation", "cannot start the revocation feed: %s", err);
+	else
+		revocation_feed_ready = feed_is_fresh;
 	return r;
 }
 
 void revocations_stop(struct daemon *d)
 {
+	revocation_feed_ready = NULL;
 	revocation_feed_stop(d->feed);
 	d->feed = NULL;
 	if (d->redis_tls)
