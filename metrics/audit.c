@@ -27,6 +27,7 @@ const char *const audit_event_names[AE_COUNT] = {
 	[AE_AUTH_REFUSED] = "auth_refused",
 	[AE_PERMISSION_DENIED] = "permission_denied",
 	[AE_REVOCATION_ENFORCED] = "revocation_enforced",
+	[AE_MEDIA_UNENCRYPTED] = "media_unencrypted",
 };
 
 int audit_ring_init(struct audit_ring *r, size_t slots)

@@ -29,6 +29,7 @@ enum audit_event {
 	AE_AUTH_REFUSED,
 	AE_PERMISSION_DENIED,
 	AE_REVOCATION_ENFORCED,      /* an allocation ended because its user was revoked */
+	AE_MEDIA_UNENCRYPTED,        /* RTP/RTCP on a flow without DTLS first (media.policy) */
 	AE_COUNT
 };
 
