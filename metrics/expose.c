@@ -93,6 +93,11 @@ const char *const metrics_end_reason_names[ME_COUNT] = {
 	[ME_CONNECTION] = "connection", [ME_REVOKED] = "revoked", [ME_SHUTDOWN] = "shutdown",
 };
 
+const char *const metrics_media_kind_names[MK_COUNT] = {
+	[MK_STUN] = "stun", [MK_DTLS] = "dtls", [MK_TURN_CHANNEL] = "turn_channel",
+	[MK_RTP] = "rtp", [MK_RTCP] = "rtcp", [MK_OTHER] = "other",
+};
+
 /* ---- summing ---------------------------------------------------------- */
 
 static void add_all(struct mcounter *into, const struct mcounter *from, size_t n)
@@ -261,6 +266,56 @@ static void histogram_ms(struct mbuf *b, const char *name, const char *help,
 		    sum / 1000u, sum % 1000u, name, cum);
 }
 
+/* A histogram kept in integer units of 10^-digits of its base unit. */
+static void histogram_scaled(struct mbuf *b, const char *name, const char *help,
+			     const struct mhist *h, const uint64_t *bounds, int digits)
+{
+	uint64_t div = 1;
+	for (int i = 0; i < digits; i++)
+		div *= 10;
+	family(b, name, "histogram", help);
+	uint64_t cum = 0;
+	for (int i = 0; i < MHIST_BUCKETS; i++) {
+		cum += mc_get(&h->bucket[i]);
+		mbuf_printf(b, "%s_bucket{le=\"%" PRIu64 ".%0*" PRIu64 "\"} %" PRIu64 "\n", name,
+			    bounds[i] / div, digits, bounds[i] % div, cum);
+	}
+	cum += mc_get(&h->bucket[MHIST_BUCKETS]);
+	uint64_t sum = mc_get(&h->sum);
+	mbuf_printf(b, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, cum);
+	mbuf_printf(b, "%s_sum %" PRIu64 ".%0*" PRIu64 "\n%s_count %" PRIu64 "\n", name,
+		    sum / div, digits, sum % div, name, cum);
+}
+
+static void media(struct mbuf *b, const struct worker_metrics *m)
+{
+	by_label(b, "tern_media_packets_total", "counter",
+		 "Relayed payloads by kind, from their first byte (RFC 7983); nothing is decrypted.",
+		 "kind", metrics_media_kind_names, m->media_packets, MK_COUNT);
+	plain(b, "tern_media_unencrypted_flows_total", "counter",
+	      "Flows (allocation and peer address) that carried RTP/RTCP without a DTLS handshake "
+	      "first: plain RTP or SDES-keyed SRTP.", mc_get(&m->media_unencrypted_flows));
+	plain(b, "tern_media_unencrypted_dropped_total", "counter",
+	      "RTP/RTCP packets of unencrypted flows dropped (media.policy = enforce).",
+	      mc_get(&m->media_unencrypted_dropped));
+	plain(b, "tern_media_untracked_packets_total", "counter",
+	      "DTLS/RTP packets of flows beyond an allocation's flow table (passed unjudged).",
+	      mc_get(&m->media_untracked));
+	static const struct { const char *name, *help; int digits; } hs[MMH_COUNT] = {
+		[MMH_LOSS] = { "tern_media_loss_ratio", "Live RTP streams (per allocation, direction "
+			       "and SSRC; rebuilt every second): packets lost / expected.", 4 },
+		[MMH_JITTER_US] = { "tern_media_jitter_seconds", "Live RTP streams with an estimated "
+				    "clock rate: RFC 3550 interarrival jitter.", 6 },
+		[MMH_REORDER] = { "tern_media_reorder_ratio",
+				  "Live RTP streams: packets arriving out of order / received.", 4 },
+		[MMH_DUPLICATE] = { "tern_media_duplicate_ratio",
+				    "Live RTP streams: duplicate packets / received.", 4 },
+	};
+	for (int h = 0; h < MMH_COUNT; h++)
+		histogram_scaled(b, hs[h].name, hs[h].help, &m->media_live[h],
+				 metrics_media_bounds[h], hs[h].digits);
+}
+
 static void revocation(struct mbuf *b, const struct worker_metrics *m)
 {
 	histogram_ms(b, "tern_revocation_latency_seconds",
@@ -337,12 +392,32 @@ int metrics_expose(const struct metrics_view *v, struct mbuf *b)
 		"Payload bytes relayed, by direction and client transport.", m->relayed_bytes);
 	drops(b, m);
 	histograms(b, m);
+	media(b, m);
 	revocation(b, m);
 	process(b, v);
 	return b->failed ? -ENOMEM : 0;
 }
 
 /* ---- per-allocation listing ------------------------------------------ */
+
+/* "media":{"dtls_flows":..,"unencrypted_flows":..,"to_peer":{..},"to_client":{..}} */
+static void alloc_media_json(struct mbuf *b, const struct alloc_figures *f)
+{
+	mbuf_printf(b, "\"media\":{\"dtls_flows\":%u,\"unencrypted_flows\":%u", f->dtls_flows,
+		    f->unencrypted_flows);
+	for (int d = 0; d < MD_COUNT; d++) {
+		const struct alloc_media_figures *m = &f->media[d];
+		uint64_t loss_e6 = m->expected ? m->lost * 1000000u / m->expected : 0;
+		mbuf_printf(b, ",\"%s\":{\"rtp_streams\":%u,\"clock_hz\":%u,\"expected\":%" PRIu64
+			    ",\"lost\":%" PRIu64 ",\"loss_ratio\":%" PRIu64 ".%06" PRIu64 ",",
+			    metrics_direction_names[d], m->streams, m->clock_hz, m->expected, m->lost,
+			    loss_e6 / 1000000u, loss_e6 % 1000000u);
+		mbuf_printf(b, "\"jitter_ms\":%u.%03u,\"reordered\":%" PRIu64 ",\"duplicates\":%"
+			    PRIu64 "}", m->jitter_us / 1000u, m->jitter_us % 1000u, m->reordered,
+			    m->duplicates);
+	}
+	mbuf_append(b, "}", 1);
+}
 
 void metrics_alloc_json(struct mbuf *b, const struct alloc_figures *f, unsigned worker,
 			uint64_t as_of_ms)
@@ -354,7 +429,8 @@ void metrics_alloc_json(struct mbuf *b, const struct alloc_figures *f, unsigned 
 	mbuf_printf(b, "\"packets_to_peer\":%" PRIu64 ",\"bytes_to_peer\":%" PRIu64 ","
 		    "\"packets_to_client\":%" PRIu64 ",\"bytes_to_client\":%" PRIu64 ",",
 		    f->pkts_to_peer, f->bytes_to_peer, f->pkts_to_client, f->bytes_to_client);
-	mbuf_printf(b, "\"peak_pps\":%" PRIu64 ",\"permissions\":%u,\"channels\":%u,"
-		    "\"figures_age_ms\":%" PRIu64 "}\n", f->peak_pps, f->permissions, f->channels,
-		    as_of_ms);
+	mbuf_printf(b, "\"peak_pps\":%" PRIu64 ",\"permissions\":%u,\"channels\":%u,",
+		    f->peak_pps, f->permissions, f->channels);
+	alloc_media_json(b, f);
+	mbuf_printf(b, ",\"figures_age_ms\":%" PRIu64 "}\n", as_of_ms);
 }

@@ -35,6 +35,7 @@ extern const char *const metrics_direction_names[MD_COUNT];
 extern const char *const metrics_outcome_names[MO_COUNT];
 extern const char *const metrics_auth_failure_names[MA_COUNT];
 extern const char *const metrics_end_reason_names[ME_COUNT];
+extern const char *const metrics_media_kind_names[MK_COUNT];
 
 /* Adds every counter and histogram of `from` into `into` (the exporter's
  * private sum; reading `from` is relaxed loads only). Gauges (loop lag) are
@@ -76,6 +77,15 @@ struct alloc_figures {
 	uint64_t age_s;
 	uint64_t pkts_to_peer, bytes_to_peer, pkts_to_client, bytes_to_client;
 	uint64_t peak_pps;
+	/* Media assurance (no addresses, no SSRCs): flows by kind, and per
+	 * direction the live RTP streams' figures summed (jitter: the worst). */
+	uint16_t dtls_flows, unencrypted_flows;
+	struct alloc_media_figures {
+		uint16_t streams;
+		uint32_t clock_hz;           /* of the stream with most packets, 0 = unknown */
+		uint32_t jitter_us;          /* highest among streams with a known clock */
+		uint64_t expected, lost, reordered, duplicates;
+	} media[MD_COUNT];
 };
 
 /* Appends one JSON object (one line, with '\n') for f; `worker` and

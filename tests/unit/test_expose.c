@@ -134,13 +134,21 @@ static void test_alloc_json(void **state)
 	struct alloc_figures f = { .id = 0x00ab0000000000cdULL, .transport = MT_TLS, .family = MF_IPV6,
 				   .permissions = 2, .channels = 1, .age_s = 61, .pkts_to_peer = 3,
 				   .bytes_to_peer = 300, .pkts_to_client = 4, .bytes_to_client = 400,
-				   .peak_pps = 9 };
+				   .peak_pps = 9, .dtls_flows = 1 };
+	f.media[MD_TO_PEER] = (struct alloc_media_figures){
+		.streams = 1, .clock_hz = 48000, .jitter_us = 10250, .expected = 400, .lost = 20,
+		.reordered = 3, .duplicates = 2 };
 	struct mbuf b = { 0 };
 	metrics_alloc_json(&b, &f, 3, 250);
 	assert_string_equal(b.p,
 		"{\"id\":\"00ab0000000000cd\",\"worker\":3,\"transport\":\"tls\",\"family\":\"ipv6\","
 		"\"age_s\":61,\"packets_to_peer\":3,\"bytes_to_peer\":300,\"packets_to_client\":4,"
 		"\"bytes_to_client\":400,\"peak_pps\":9,\"permissions\":2,\"channels\":1,"
+		"\"media\":{\"dtls_flows\":1,\"unencrypted_flows\":0,"
+		"\"to_peer\":{\"rtp_streams\":1,\"clock_hz\":48000,\"expected\":400,\"lost\":20,"
+		"\"loss_ratio\":0.050000,\"jitter_ms\":10.250,\"reordered\":3,\"duplicates\":2},"
+		"\"to_client\":{\"rtp_streams\":0,\"clock_hz\":0,\"expected\":0,\"lost\":0,"
+		"\"loss_ratio\":0.000000,\"jitter_ms\":0.000,\"reordered\":0,\"duplicates\":0}},"
 		"\"figures_age_ms\":250}\n");
 	mbuf_free(&b);
 }
