@@ -14,6 +14,14 @@ static inline uint64_t monotime_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* Microseconds, for per-packet timing (media jitter). */
+static inline uint64_t monotime_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 static inline int64_t walltime_s(void)
 {
 	return (int64_t)time(NULL);

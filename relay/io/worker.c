@@ -23,7 +23,8 @@ struct worker *worker_self(void) { return current_worker; }
 
 void worker_touch_clock(struct worker *w)
 {
-	w->turn.now_ms = monotime_ms();
+	w->turn.now_us = monotime_us();
+	w->turn.now_ms = w->turn.now_us / 1000u;
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)

@@ -14,6 +14,7 @@
 #include "auth/cred.h"
 #include "common/sockaddr.h"
 #include "relay/stun/stun.h"
+#include "relay/turn/media.h"
 
 #define TURN_PERMISSION_MS    300000u   /* RFC 8656 section 9: 300 s */
 #define TURN_CHANNEL_MS       600000u   /* RFC 8656 section 12: 10 min */
@@ -90,6 +91,9 @@ struct allocation {
 	/* Per-allocation figures (metrics, per-allocation listing). */
 	uint64_t pkts_to_peer, bytes_to_peer, pkts_to_client, bytes_to_client;
 	uint64_t peak_pps, last_tick_pkts, last_tick_ms;
+
+	/* Media assurance: flows and RTP streams seen (relay/turn/media.h). */
+	struct media_state media;
 };
 
 /* Makes an allocation with room for the given numbers of permissions and

@@ -22,6 +22,8 @@ static void to_peer(struct turn_server *s, struct allocation *a,
 		mc_inc(&s->metrics.peer_denied);
 		return;
 	}
+	if (turn_media_gate(s, a, peer, data, len, MD_TO_PEER))
+		return;
 	s->ops->send_peer(s->io, r, peer, data, len);
 	a->pkts_to_peer++;
 	a->bytes_to_peer += len;
@@ -87,6 +89,8 @@ void turn_server_peer_input(struct turn_server *s, struct turn_relay *r,
 		mc_inc(&s->metrics.no_permission);
 		return;
 	}
+	if (turn_media_gate(s, a, peer, buf, len, MD_TO_CLIENT))
+		return;
 	const struct turn_channel *ch = allocation_channel_by_peer(a, peer, s->now_ms);
 	size_t out_len;
 	if (ch && len <= 0xffff) {

@@ -104,6 +104,9 @@ void turn_audit(struct turn_server *s, enum audit_event ev, const struct allocat
 			 reason >= 0 && reason < ME_COUNT ? metrics_end_reason_names[reason] : "other");
 	else if (ev == AE_PERMISSION_DENIED)
 		snprintf(r->reason, sizeof(r->reason), "peer_policy");
+	else if (ev == AE_MEDIA_UNENCRYPTED)
+		snprintf(r->reason, sizeof(r->reason), "%s",
+			 reason == CONF_MEDIA_ENFORCE ? "dropped" : "observed");
 	if (peer)
 		audit_addr_of(&r->peer, peer);
 	audit_ring_commit(s->audit);
@@ -153,6 +156,7 @@ size_t turn_server_figures(const struct turn_server *s, struct alloc_figures *ou
 			.pkts_to_client = a->pkts_to_client, .bytes_to_client = a->bytes_to_client,
 			.peak_pps = a->peak_pps,
 		};
+		turn_media_figures(s, a, &out[n]);
 	}
 	return n;
 }

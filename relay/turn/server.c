@@ -50,7 +50,8 @@ int turn_server_init(struct turn_server *s, struct turn_shared *shared,
 	turn_snapshot_hold(s->snap);
 	s->ops = ops;
 	s->io = io;
-	s->now_ms = monotime_ms();
+	s->now_us = monotime_us();
+	s->now_ms = s->now_us / 1000u;
 	int r = alloc_table_init(&s->table, 1024);
 	if (r < 0)
 		return r;
@@ -416,6 +417,7 @@ static void observe_live(struct turn_server *s)
 		for (int h = 0; h < MH_COUNT; h++)
 			mhist_observe(&fresh[h], metrics_hist_bounds[h], v[h]);
 	}
+	turn_media_observe_live(s);
 	for (int h = 0; h < MH_COUNT; h++) {
 		for (int b = 0; b <= MHIST_BUCKETS; b++)
 			mc_set(&s->metrics.live[h].bucket[b], mc_get(&fresh[h].bucket[b]));

@@ -63,6 +63,7 @@ struct turn_server {
 	const struct turn_io_ops *ops;
 	void *io;
 	uint64_t now_ms;                 /* monotonic, cached by the io layer per loop pass */
+	uint64_t now_us;                 /* the same instant in microseconds (media timing) */
 	struct alloc_table table;        /* UDP allocations */
 	size_t n_allocations;            /* all of this worker's, UDP and stream */
 	struct ratelimit unauth_limit;

@@ -54,8 +54,9 @@ void turn_count_outcome(struct turn_server *s, int code);
 /* The audit trail (metrics.c): one record into the worker's ring, never
  * blocking (a full ring drops and counts). `reason` is an enum
  * metrics_end_reason for AE_ALLOCATION_DELETED (ME_REVOKED makes it
- * AE_REVOCATION_ENFORCED), ignored otherwise; peer is for
- * AE_PERMISSION_DENIED. */
+ * AE_REVOCATION_ENFORCED), the enum conf_media_policy for
+ * AE_MEDIA_UNENCRYPTED, ignored otherwise; peer is for AE_PERMISSION_DENIED
+ * and AE_MEDIA_UNENCRYPTED. */
 void turn_audit(struct turn_server *s, enum audit_event ev, const struct allocation *a,
 		int reason, const struct sockaddr_storage *peer);
 /* Authentication refused (not the normal first challenge): who tried, from where. */
@@ -67,6 +68,16 @@ void turn_handle_send_indication(struct turn_server *s, struct allocation *a,
 				 const struct stun_msg *msg);
 void turn_handle_channel_data(struct turn_server *s, struct allocation *a, const uint8_t *buf,
 			      size_t len);
+
+/* Media assurance glue (media_turn.c). turn_media_gate inspects a payload
+ * about to be relayed between a and peer; true: drop it (media.policy
+ * enforce). turn_media_observe_live rebuilds the live media histograms. */
+bool turn_media_gate(struct turn_server *s, struct allocation *a,
+		     const struct sockaddr_storage *peer, const uint8_t *data, size_t len,
+		     enum metrics_direction dir);
+void turn_media_observe_live(struct turn_server *s);
+void turn_media_figures(const struct turn_server *s, const struct allocation *a,
+			struct alloc_figures *f);
 
 /* Allocation lifecycle (server.c). */
 int turn_allocation_register(struct turn_server *s, struct allocation *a,
