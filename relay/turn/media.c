@@ -32,8 +32,19 @@ enum metrics_media_kind media_classify(const uint8_t *p, size_t len)
 
 static bool flow_is(const struct media_flow *f, int fam, const uint8_t *ip, uint16_t port)
 {
-	return f->state != MEDIA_FLOW_FREE && f->family == fam && f->port == port &&
-	       memcmp(f->ip, ip, fam == 4 ? 4 : 16) == 0;
+	if (f->state == MEDIA_FLOW_FREE || f->family != fam || f->port != port)
+		return false;
+	if (fam == 4) {
+		/* fixed-size copies compile to plain loads: no libc call per packet */
+		uint32_t x, y;
+		memcpy(&x, f->ip, 4);
+		memcpy(&y, ip, 4);
+		return x == y;
+	}
+	uint64_t x[2], y[2];
+	memcpy(x, f->ip, 16);
+	memcpy(y, ip, 16);
+	return x[0] == y[0] && x[1] == y[1];
 }
 
 /* A slot for a new flow: a free one, else the least recently used
