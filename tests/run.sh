@@ -220,6 +220,8 @@ install_missing || count "dependencies" 0 1
 # build-tests, not build/: the tests want the test-only hooks compiled in,
 # and build/ is what scripts/run-dev.sh runs.
 one_build build-tests plain -Dtest_hooks=true
+export TERN_BUILD=build-tests
+script_tests "man pages" tests/packaging/test_man_complete.sh
 script_tests "systemd units" tests/packaging/test_unit_security.sh
 script_tests packages tests/packaging/test_packages.sh
 

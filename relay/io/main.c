@@ -11,7 +11,7 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: ternd [-c FILE] [--check-config]\n"
+		"Usage: ternd [-c FILE] [--check-config] [--pidfile FILE]\n"
 		"  -c, --config FILE   configuration file (default " DEFAULT_CONFIG ")\n"
 		"      --check-config  validate the configuration and exit (0 valid, 1 not)\n"
 		"      --pidfile FILE  write the pid here while running (for ternctl reload/drain)\n"
