@@ -869,6 +869,37 @@ static void note_change(char *changed, size_t cap, int *n, const char *name)
 	(*n)++;
 }
 
+static bool revocation_differs(const struct tern_config *a, const struct tern_config *b)
+{
+	return a->has_redis != b->has_redis ||
+	       (a->has_redis && !sockaddr_equal(&a->redis, &b->redis)) ||
+	       strcmp(a->redis_username, b->redis_username) != 0 ||
+	       strcmp(a->redis_password_file, b->redis_password_file) != 0 ||
+	       a->redis_tls != b->redis_tls ||
+	       strcmp(a->redis_tls_ca, b->redis_tls_ca) != 0 ||
+	       strcmp(a->redis_tls_server_name, b->redis_tls_server_name) != 0 ||
+	       strcmp(a->redis_key_prefix, b->redis_key_prefix) != 0 ||
+	       strcmp(a->state_dir, b->state_dir) != 0 ||
+	       a->revocation_stale_after != b->revocation_stale_after ||
+	       a->revocation_stale_grace != b->revocation_stale_grace;
+}
+
+static void keep_revocation(const struct tern_config *from, struct tern_config *to)
+{
+	to->has_redis = from->has_redis;
+	to->redis = from->redis;
+	memcpy(to->redis_username, from->redis_username, sizeof(to->redis_username));
+	memcpy(to->redis_password_file, from->redis_password_file, sizeof(to->redis_password_file));
+	to->redis_tls = from->redis_tls;
+	memcpy(to->redis_tls_ca, from->redis_tls_ca, sizeof(to->redis_tls_ca));
+	memcpy(to->redis_tls_server_name, from->redis_tls_server_name,
+	       sizeof(to->redis_tls_server_name));
+	memcpy(to->redis_key_prefix, from->redis_key_prefix, sizeof(to->redis_key_prefix));
+	memcpy(to->state_dir, from->state_dir, sizeof(to->state_dir));
+	to->revocation_stale_after = from->revocation_stale_after;
+	to->revocation_stale_grace = from->revocation_stale_grace;
+}
+
 int conf_keep_restart_settings(const struct tern_config *running, struct tern_config *fresh,
 			       char *changed, size_t cap)
 {
@@ -910,6 +941,11 @@ int conf_keep_restart_settings(const struct tern_config *running, struct tern_co
 		note_change(changed, cap, &n, "audit.file/client_address");
 		memcpy(fresh->audit_file, running->audit_file, sizeof(fresh->audit_file));
 		fresh->audit_client_address = running->audit_client_address;
+	}
+	if (revocation_differs(running, fresh)) {
+		/* The feed keeps the connection it started with. */
+		note_change(changed, cap, &n, "revocation.*");
+		keep_revocation(running, fresh);
 	}
 	if (running->port_min != fresh->port_min || running->port_max != fresh->port_max) {
 		note_change(changed, cap, &n, "relay.port_min/port_max");
