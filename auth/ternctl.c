@@ -20,6 +20,7 @@
 
 #include "auth/cred.h"
 #include "auth/ternctl_audit.h"
+#include "auth/ternctl_probe.h"
 #include "auth/ternctl_revoke.h"
 #include "auth/ternctl_signal.h"
 #include "common/monotime.h"
@@ -439,6 +440,7 @@ static const struct ternctl_cmd commands[] = {
 	{ "revoke", "ternctl revoke", "revoke a user id or one credential on every relay", cmd_revoke, revoke_help },
 	{ "revocations", "ternctl revocations", "list the revocations in force", cmd_revocations, revocations_help },
 	{ "audit", "ternctl audit", "verify the audit trail's hash chain (audit verify FILE)", cmd_audit, audit_help },
+	{ "probe", "ternctl probe", "check a relay end to end with an SRTP stream (RTT, loss, jitter)", cmd_probe, probe_help },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
