@@ -139,7 +139,9 @@ int secrets_load(struct secrets *out, const char *path, char *err, size_t err_ca
 {
 	if (!out || !path)
 		return fail(-EINVAL, err, err_cap, "secrets: no file given");
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer (it would hang
+	 * --check-config and a reload); check_mode() then refuses it. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return fail(-errno, err, err_cap, "%s: cannot open: %s", path, strerror(errno));
 
@@ -165,7 +167,7 @@ void secrets_wipe(struct secrets *s)
 
 int secrets_read_password(const char *path, char *out, size_t out_cap, char *err, size_t err_cap)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);   /* see secrets_load */
 	if (fd < 0)
 		return fail(-errno, err, err_cap, "%s: cannot open: %s", path, strerror(errno));
 	int r = check_mode(fd, path, err, err_cap);
