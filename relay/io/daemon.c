@@ -131,6 +131,16 @@ static void io_shared_destroy(struct io_shared *io)
 	conn_limit_destroy(&io->conns);
 }
 
+static void control_signals_set(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGUSR1);
+	sigaddset(set, SIGUSR2);
+}
+
 static int run_until_signal(struct daemon *d)
 {
 	d->base = event_base_new();
@@ -152,6 +162,9 @@ static int run_until_signal(struct daemon *d)
 			log_err("daemon", "test hooks: cannot handle SIGUSR2");
 #endif
 		sdnotify_ready("serving");
+		sigset_t control_signals;
+		control_signals_set(&control_signals);
+		pthread_sigmask(SIG_UNBLOCK, &control_signals, NULL);
 		r = event_base_dispatch(d->base) < 0 ? -EIO : 0;
 	}
 	watchdog_stop(&d->watchdog);
@@ -187,6 +200,12 @@ int daemon_run(const char *config_path, const char *pidfile)
 {
 	struct daemon d = { .config_path = config_path };
 	signal(SIGPIPE, SIG_IGN);
+	/* Signals wait until the control loop can handle them: a SIGTERM during
+	 * startup stops ternd cleanly once it is up, instead of killing it
+	 * half-made. Workers inherit the mask and never see them. */
+	sigset_t control_signals;
+	control_signals_set(&control_signals);
+	pthread_sigmask(SIG_BLOCK, &control_signals, NULL);
 	if (evthread_use_pthreads() < 0) {
 		log_err("daemon", "libevent has no thread support");
 		return 1;
