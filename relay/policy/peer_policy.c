@@ -136,6 +136,10 @@ bool peer_policy_is_special(int family, const uint8_t *addr)
 		}
 		return false;
 	}
+	/* Only global unicast (2000::/3, RFC 4291) can be a media peer; the
+	 * rest of the space is reserved by the IETF and not routed. */
+	if ((addr[0] & 0xe0) != 0x20)
+		return true;
 	return in_table(special_v6, N_ELEMS(special_v6), AF_INET6, addr);
 }
 

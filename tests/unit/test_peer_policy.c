@@ -111,6 +111,8 @@ static bool ref6(u128 a)
 		return ref4((uint32_t)(a >> 80));
 	if (in6(a, "2001::", "2001:0:ffff:ffff:ffff:ffff:ffff:ffff"))
 		return ref4(~low) || ref4((uint32_t)(a >> 64));
+	if (!in6(a, "2000::", "3fff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"))
+		return true;                                     /* not global unicast */
 	for (size_t i = 0; i < N_REF_V6; i++) {
 		if (in6(a, ref_v6[i].first, ref_v6[i].last))
 			return true;
@@ -223,9 +225,7 @@ static void test_v6_boundaries(void **state)
 		"2001:200::", "2001:db7:ffff:ffff:ffff:ffff:ffff:ffff", "2001:db9::",
 		"2000::", "2001:4860:4860::8888", "2606:4700:4700::1111", "2620:4f:7fff:ffff:ffff:ffff:ffff:ffff",
 		"2620:4f:8001::", "3ffe:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "3fff:1000::",
-		"5eff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "5f01::", "fbff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
-		"64:ff9b:0:1::", "64:ff9a:ffff:ffff:ffff:ffff:ffff:ffff", "64:ff9b:2::",
-		"100:0:0:2::", "ff::ffff:ffff:ffff:ffff",
+		"64:ff9b::808:808", "::ffff:8.8.8.8",
 	};
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
 		if (special_text(ok[i]))
@@ -235,6 +235,10 @@ static void test_v6_boundaries(void **state)
 		"::", "::1", "2001:1::1", "2001:1::2", "2001:1::3", "2001:2::1", "2001:3::1",
 		"2001:4:112::1", "2001:10::1", "2001:20::1", "2001:30::1", "fe80::1", "fd00::1",
 		"ff02::1", "fec0::1", "64:ff9b:1::808:808", "100:0:0:1::1", "3fff::1", "5f00::1",
+		/* outside 2000::/3 global unicast, reserved by the IETF */
+		"5eff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "5f01::", "fbff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+		"64:ff9b:0:1::", "64:ff9a:ffff:ffff:ffff:ffff:ffff:ffff", "64:ff9b:2::",
+		"100:0:0:2::", "ff::ffff:ffff:ffff:ffff", "4000::1", "1fff:ffff::1", "0:0:0:ffff:0:0:1:203",
 	};
 	for (size_t i = 0; i < sizeof(denied) / sizeof(denied[0]); i++) {
 		if (!special_text(denied[i]))
