@@ -494,6 +494,7 @@ static const struct key keys[] = {
 	INT_KEY("limits.max_lifetime", max_lifetime, 30, 86400, 3600),
 	INT_KEY("limits.unauth_rate", unauth_rate, 1, 100000, 20),
 	INT_KEY("limits.unauth_burst", unauth_burst, 1, 100000, 40),
+	INT_KEY("limits.unauth_total_rate", unauth_total_rate, 1, 1000000, 2000),
 	INT_KEY("limits.stream_auth_timeout", stream_auth_timeout, 1, 600, 30),
 	INT_KEY("limits.stream_idle_timeout", stream_idle_timeout, 5, 86400, 120),
 	INT_KEY("limits.stream_buffer", stream_buffer, 65536, 16777216, 524288),

@@ -57,6 +57,7 @@ struct tern_config {
 	uint32_t max_lifetime;                    /* seconds, default 3600, default_lifetime..86400 */
 	uint32_t unauth_rate;                     /* answers/s per source bucket, default 20, 1..100000 */
 	uint32_t unauth_burst;                    /* default 40, 1..100000 */
+	uint32_t unauth_total_rate;               /* answers/s per worker, all sources, default 2000, 1..1000000 */
 
 	/* peers { allow = [...]; deny = [...]; } */
 	size_t n_allow, n_deny;

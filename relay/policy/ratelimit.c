@@ -85,3 +85,25 @@ bool ratelimit_take(struct ratelimit *rl, const struct sockaddr_storage *src, ui
 	b->tokens_milli -= RATELIMIT_MILLI;
 	return true;
 }
+
+void token_bucket_init(struct token_bucket *tb, uint32_t rate_per_s, uint32_t burst)
+{
+	tb->rate_per_s = rate_per_s;
+	tb->burst = burst;
+	tb->tokens_milli = (uint64_t)burst * RATELIMIT_MILLI;
+	tb->last_ms = 0;
+}
+
+bool token_bucket_take(struct token_bucket *tb, uint64_t now_ms)
+{
+	uint64_t cap = (uint64_t)tb->burst * RATELIMIT_MILLI;
+	if (now_ms > tb->last_ms) {
+		uint64_t add = (now_ms - tb->last_ms) * tb->rate_per_s;
+		tb->tokens_milli = tb->tokens_milli + add > cap ? cap : tb->tokens_milli + add;
+		tb->last_ms = now_ms;
+	}
+	if (tb->tokens_milli < RATELIMIT_MILLI)
+		return false;
+	tb->tokens_milli -= RATELIMIT_MILLI;
+	return true;
+}

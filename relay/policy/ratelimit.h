@@ -32,4 +32,16 @@ int ratelimit_init(struct ratelimit *rl, uint32_t rate_per_s, uint32_t burst);
 /* Takes one token for this source at now_ms; false when the bucket is empty. */
 bool ratelimit_take(struct ratelimit *rl, const struct sockaddr_storage *src, uint64_t now_ms);
 
+/* One bucket for everything: the ceiling on unauthenticated answers a
+ * worker sends per second whatever the sources, so a flood spoofing many
+ * addresses cannot multiply the per-source allowance. */
+struct token_bucket {
+	uint32_t rate_per_s, burst;
+	uint64_t tokens_milli;
+	uint64_t last_ms;
+};
+
+void token_bucket_init(struct token_bucket *tb, uint32_t rate_per_s, uint32_t burst);
+bool token_bucket_take(struct token_bucket *tb, uint64_t now_ms);
+
 #endif

@@ -55,7 +55,9 @@ int turn_server_init(struct turn_server *s, struct turn_shared *shared,
 	int r = alloc_table_init(&s->table, 1024);
 	if (r < 0)
 		return r;
-	return ratelimit_init(&s->unauth_limit, s->snap->conf->unauth_rate, s->snap->conf->unauth_burst);
+	const struct tern_config *conf = s->snap->conf;
+	token_bucket_init(&s->unauth_total, conf->unauth_total_rate, conf->unauth_total_rate);
+	return ratelimit_init(&s->unauth_limit, conf->unauth_rate, conf->unauth_burst);
 }
 
 void turn_server_destroy(struct turn_server *s)
@@ -128,6 +130,7 @@ void turn_server_set_snapshot(struct turn_server *s, struct turn_snapshot *snap)
 	const struct tern_config *conf = snap->conf;
 	s->unauth_limit.rate_per_s = conf->unauth_rate;
 	s->unauth_limit.burst = conf->unauth_burst;
+	s->unauth_total.rate_per_s = s->unauth_total.burst = conf->unauth_total_rate;
 	for (size_t i = 0; i < s->n_allocations; i++)
 		prune_denied(s, s->all[i]);
 	turn_snapshot_release(old);
@@ -135,7 +138,8 @@ void turn_server_set_snapshot(struct turn_server *s, struct turn_snapshot *snap)
 
 bool turn_unauth_allowed(struct turn_server *s, const struct turn_client *from)
 {
-	if (ratelimit_take(&s->unauth_limit, &from->addr, s->now_ms))
+	if (ratelimit_take(&s->unauth_limit, &from->addr, s->now_ms) &&
+	    token_bucket_take(&s->unauth_total, s->now_ms))
 		return true;
 	mc_inc(&s->metrics.rate_limited);
 	return false;

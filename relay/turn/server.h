@@ -67,6 +67,7 @@ struct turn_server {
 	struct alloc_table table;        /* UDP allocations */
 	size_t n_allocations;            /* all of this worker's, UDP and stream */
 	struct ratelimit unauth_limit;
+	struct token_bucket unauth_total;
 	struct worker_metrics metrics;   /* read by the exporter (metrics/counters.h) */
 	/* The worker's audit ring (set by the io layer; NULL: no audit trail).
 	 * turn_audit only pushes records into it: no I/O here. */

@@ -1320,6 +1320,28 @@ static bool binding_answered(struct fx *f, struct fx_client *c)
 	return fx_exchange(f, c, &m, &a);
 }
 
+/* Many sources together cannot exceed the per-worker total. */
+static void test_unauth_total_cap(void **state)
+{
+	struct fx *f = *state;
+	f->conf.unauth_total_rate = 5;
+	fx_restart(f);
+	unsigned answered = 0;
+	for (int i = 0; i < 20; i++) {
+		char addr[64];
+		snprintf(addr, sizeof(addr), "203.0.113.%d:40000", i + 1);
+		struct fx_client c;
+		fx_client_init(&c, addr, TURN_UDP);
+		answered += binding_answered(f, &c);
+	}
+	assert_int_equal(answered, 5);
+	/* A second later the bucket holds 5 again. */
+	f->s.now_ms += 1000;
+	struct fx_client late;
+	fx_client_init(&late, "198.51.100.7:40000", TURN_UDP);
+	assert_true(binding_answered(f, &late));
+}
+
 static void test_unauth_rate_limit(void **state)
 {
 	struct fx *f = *state;
@@ -1575,6 +1597,7 @@ int main(void)
 		T(test_allocation_expiry),
 		T(test_expiry_sweep_many),
 		T(test_unauth_rate_limit),
+		T(test_unauth_total_cap),
 		T(test_garbage_ignored),
 		T(test_stream_allocation),
 		T(test_stream_refresh_delete),

@@ -154,6 +154,7 @@ static void fx_conf_defaults(struct tern_config *c)
 	c->max_lifetime = 3600;
 	c->unauth_rate = 1000;
 	c->unauth_burst = 1000;
+	c->unauth_total_rate = 100000;
 }
 
 static void fx_start(struct fx *f)
