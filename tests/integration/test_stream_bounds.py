@@ -374,7 +374,12 @@ def test_non_reading_clients_do_not_grow_memory(ternd_factory, tmp_path, pki):
         print(f"\nflood: {sent // (1024 * 1024)} MiB toward 2 non-reading clients, VmRSS "
               f"{base} KiB -> peak {peak} KiB (+{growth} KiB); good client "
               f"{len(trips)} round trips, max {max(trips) * 1000:.1f} ms")
-        assert growth < 16 * 1024, f"ternd grew {growth} KiB while clients did not read"
+        # AddressSanitizer keeps freed memory in quarantine (256 MiB by
+        # default), so RSS says nothing about our bound under it.
+        with open(d.proc.argv[0], "rb") as f:
+            sanitized = b"__asan_init" in f.read()
+        if not sanitized:
+            assert growth < 16 * 1024, f"ternd grew {growth} KiB while clients did not read"
         assert d.proc.alive()
 
         # The stalled readers wake up: what they get is whole frames.
