@@ -368,6 +368,12 @@ static void process(struct mbuf *b, const struct metrics_view *v)
 	plain(b, "tern_revocation_feed_fresh", "gauge",
 	      "1 when the revocation feed is fresh or none is configured, 0 when stale.",
 	      v->revocation_feed_fresh);
+	if (v->revocation_feed_configured) {
+		family(b, "tern_revocation_feed_staleness_seconds", "gauge",
+		       "Seconds since Redis last answered the revocation feed (-1: never).");
+		mbuf_printf(b, "tern_revocation_feed_staleness_seconds %.3f\n",
+			    v->revocation_feed_staleness_s);
+	}
 	plain(b, "tern_audit_enabled", "gauge", "1 when the audit trail is written.",
 	      v->audit_enabled);
 	plain(b, "tern_audit_records_total", "counter", "Audit records written.", v->audit_records);

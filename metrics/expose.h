@@ -56,6 +56,8 @@ struct metrics_view {
 	bool audit_enabled;
 	uint64_t audit_records, audit_dropped, audit_write_errors;
 	bool revocation_feed_fresh;      /* 1 also when no feed is configured */
+	bool revocation_feed_configured;
+	double revocation_feed_staleness_s; /* since Redis last answered (-1: never) */
 	const char *version;
 };
 

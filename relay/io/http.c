@@ -37,6 +37,7 @@
 #define HTTP_TIMEOUT_S   5
 
 bool (*revocation_feed_ready)(void);
+double (*revocation_feed_staleness)(void);
 
 static bool feed_fresh(void)
 {
@@ -95,6 +96,8 @@ static void fill_view(struct observe *o, struct metrics_view *v)
 	for (unsigned i = 0; i < o->n_rings; i++)
 		v->audit_dropped += mc_get(&o->rings[i].dropped);
 	v->revocation_feed_fresh = feed_fresh();
+	v->revocation_feed_configured = revocation_feed_staleness != NULL;
+	v->revocation_feed_staleness_s = revocation_feed_staleness ? revocation_feed_staleness() : 0;
 	v->version = TERN_VERSION;
 }
 

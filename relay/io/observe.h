@@ -48,5 +48,7 @@ void http_stop(struct observe *o);
  * filled by the revocation code when a feed is configured. NULL: no feed
  * (reported fresh, 1). Called on the control thread. */
 extern bool (*revocation_feed_ready)(void);
+/* Seconds since the feed last heard from Redis, -1 if never; NULL: no feed. */
+extern double (*revocation_feed_staleness)(void);
 
 #endif

@@ -31,6 +31,14 @@ static bool feed_is_fresh(void)
 	return current_health == FEED_FRESH;
 }
 
+static struct revocation_feed *running_feed;
+
+static double feed_staleness(void)
+{
+	uint64_t ms = running_feed ? revocation_feed_staleness_ms(running_feed) : UINT64_MAX;
+	return ms == UINT64_MAX ? -1.0 : (double)ms / 1000.0;
+}
+
 static void health_changed(void *arg, enum feed_health health)
 {
 	struct daemon *d = arg;
@@ -91,14 +99,19 @@ int revocations_start(struct daemon *d)
 	}
 	if (r < 0)
 		log_err("revocation", "cannot start the revocation feed: %s", err);
-	else
+	else {
+		running_feed = d->feed;
 		revocation_feed_ready = feed_is_fresh;
+		revocation_feed_staleness = feed_staleness;
+	}
 	return r;
 }
 
 void revocations_stop(struct daemon *d)
 {
 	revocation_feed_ready = NULL;
+	revocation_feed_staleness = NULL;
+	running_feed = NULL;
 	revocation_feed_stop(d->feed);
 	d->feed = NULL;
 	if (d->redis_tls)
