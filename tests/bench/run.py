@@ -352,7 +352,12 @@ def m_ramp(env, srv, p):
                                "--mode", "ramp", "--ramp-start", p["ramp_start"],
                                "--ramp-factor", 1.25, "--step", p["ramp_step"]], timeout=600)
     r = find(lines, "ramp")
-    return {"max_pps": r["max_relayed_pps"], "ramp_client_limited": r["client_limited"]}
+    # The load generator's own CPU share at the best step: near 1.0 would
+    # mean the client, not the server, set the ceiling.
+    share = [x["client_cpu_share"] for x in lines if x.get("mode") == "ramp_step"
+             and x["offered_pps"] == r["max_offered_pps"] and x["loss"] <= 0.001]
+    return {"max_pps": r["max_relayed_pps"], "ramp_client_limited": r["client_limited"],
+            "ramp_client_cpu_share": max(share) if share else None}
 
 
 def m_alloc(env, srv, n):
@@ -534,6 +539,7 @@ ROWS = [
     ("udp160.server_cpu_share", "server CPU share @fixed load", "low"),
     ("udp160.client_cpu_share", "loadgen CPU share @fixed load", "low"),
     ("udp160.loss", "loss @fixed load (160 B)", "low"),
+    ("ramp_client_cpu_share", "loadgen CPU share @max rate", "low"),
 ]
 
 
@@ -548,6 +554,7 @@ def fmt(v):
 
 
 def cell(vals):
+    vals = [v for v in vals if v is not None]
     if not vals:
         return "-", None
     med = statistics.median(vals)
