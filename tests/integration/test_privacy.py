@@ -75,7 +75,11 @@ def test_no_identities_in_metrics_or_logs(ternd_factory, tmp_path):
             assert re.fullmatch(r"[0-9a-f]{16}", row["id"])
             assert set(row) == {"id", "worker", "transport", "family", "age_s", "packets_to_peer",
                                 "bytes_to_peer", "packets_to_client", "bytes_to_client",
-                                "peak_pps", "permissions", "channels", "figures_age_ms"}
+                                "peak_pps", "permissions", "channels", "media",
+                                "figures_age_ms"}
+            # media figures: counts and ratios only (no addresses, no SSRCs)
+            assert set(row["media"]) == {"dtls_flows", "unencrypted_flows", "to_peer",
+                                         "to_client"}
             assert row["packets_to_peer"] == 1 and row["packets_to_client"] == 1
         status, metrics = http_get(d.metrics_url + "/metrics")
         assert status == 200
