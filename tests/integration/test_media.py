@@ -9,8 +9,8 @@ Tolerances: loss, reordering and duplicates are counted exactly (the test
 decides every packet); jitter is timed by Python's scheduler on loopback,
 so 10 ms of injected jitter is accepted as 7..13 ms.
 
-Binaries: $SRTP_GEN (default <repo>/build/tests/media/srtp_gen) besides
-$TERND and $TERNCTL."""
+Binaries: $SRTP_GEN (default: tests/media/srtp_gen of $TERND's build dir)
+besides $TERND and $TERNCTL."""
 
 import json
 import os
@@ -26,8 +26,9 @@ import helpers as h
 import metrics_support as ms
 import turnclient as tc
 
-SRTP_GEN = os.environ.get("SRTP_GEN", os.path.join(conftest.REPO, "build", "tests", "media",
-                                                   "srtp_gen"))
+# Beside the ternd under test: <builddir>/relay/io/ternd -> <builddir>/tests/media/srtp_gen.
+SRTP_GEN = os.environ.get("SRTP_GEN", os.path.join(os.path.dirname(conftest.TERND), "..", "..",
+                                                   "tests", "media", "srtp_gen"))
 DTLS_HELLO = bytes([22, 0xFE, 0xFD]) + bytes(8) + struct.pack("!H", 12) + bytes([1]) + bytes(11)
 RUN_TIMEOUT = 30
 
