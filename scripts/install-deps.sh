@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages Tern needs to build, run and test, only
-# when something is missing. Usage: scripts/install-deps.sh [build|test]
+# when something is missing. The one list of them: scripts/run-dev.sh asks
+# for "build", tests/run.sh for "test".  Usage: scripts/install-deps.sh [build|test]
 set -euo pipefail
 
 build_pkgs=(meson ninja-build pkg-config gcc libevent-dev libssl-dev libsrtp2-dev
             libhiredis-dev libconfig-dev libsystemd-dev libcmocka-dev openssl)
-test_pkgs=(clang libclang-rt-14-dev coturn python3 python3-pytest iproute2 valgrind)
+# clang: fuzzing; coturn: turnutils_* test clients and the benchmark's
+# comparison; redis: revocation tests; prometheus: scraped in the metrics
+# tests; chromium: the browser test; the rest: packaging and unit checks.
+test_pkgs=(clang libclang-rt-14-dev coturn python3 python3-pytest iproute2 util-linux
+           valgrind redis-server redis-tools prometheus chromium chromium-driver libnss3-tools
+           systemd dpkg-dev debhelper lintian rpm mandoc man-db fakeroot)
 
 want=("${build_pkgs[@]}")
 [ "${1:-build}" = test ] && want+=("${test_pkgs[@]}")
@@ -22,8 +28,13 @@ SUDO=""
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# coturn's package enables a system turnserver on 3478; Tern's tests only use
-# its client tools, so keep the service from running where systemd is up.
-if printf '%s\n' "${missing[@]}" | grep -qx coturn && command -v systemctl >/dev/null; then
-	$SUDO systemctl disable --now coturn >/dev/null 2>&1 || true
+# Some packages start a system service of their own where systemd runs
+# (turnserver on 3478, Prometheus on 9090, Redis on 6379). Tern's tests start
+# their own instances on free ports; keep these from running.
+if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+	for svc in coturn prometheus prometheus-node-exporter redis-server; do
+		if printf '%s\n' "${missing[@]}" | grep -qx "${svc}"; then
+			$SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true
+		fi
+	done
 fi

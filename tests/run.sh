@@ -42,25 +42,9 @@ count() {
 }
 
 # ---- dependencies -------------------------------------------------------------
-DEBS="meson ninja-build pkg-config gcc clang libevent-dev libssl-dev libsrtp2-dev
-libhiredis-dev libconfig-dev libsystemd-dev libcmocka-dev coturn python3-pytest
-iproute2 openssl prometheus
-systemd dpkg-dev debhelper lintian rpm mandoc man-db fakeroot
-chromium chromium-driver libnss3-tools util-linux redis-server redis-tools"
-
+# One list of packages for the whole project: scripts/install-deps.sh.
 install_missing() {
-	local missing=() d
-	for d in $DEBS; do
-		dpkg -s "$d" >/dev/null 2>&1 || missing+=("$d")
-	done
-	[ ${#missing[@]} -eq 0 ] && return 0
-	say "installing missing packages: ${missing[*]}"
-	local sudo=()
-	[ "$(id -u)" -ne 0 ] && sudo=(sudo)
-	if ! "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"; then
-		"${sudo[@]}" apt-get update &&
-			"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
-	fi
+	scripts/install-deps.sh test
 }
 
 # ---- stages ---------------------------------------------------------------------
