@@ -27,7 +27,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+$SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 # Some packages start a system service of their own where systemd runs
 # (turnserver on 3478, Prometheus on 9090, Redis on 6379). Tern's tests start
 # their own instances on free ports; keep these from running.
