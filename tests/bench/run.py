@@ -568,6 +568,7 @@ def report(results, kinds):
         f" {'tern/coturn':>11} {'tern/fwd':>9}"
     print(head)
     print("-" * len(head))
+    print("(cells: median [min..max] over repeats; ratios: median of per-repeat ratios)")
     summary = {}
     for key, label, _ in ROWS:
         cells, meds = [], {}
@@ -575,7 +576,12 @@ def report(results, kinds):
             text, med = cell(results.get((k, key), []))
             cells.append(f"{text:>26}")
             meds[k] = med
-        ratio = lambda a, b: f"{meds[a] / meds[b]:.2f}" if meds.get(a) and meds.get(b) else "-"
+        def ratio(a, b):
+            # Median of per-repeat ratios: servers of one repeat ran minutes
+            # apart on the same machine, closer in conditions than repeats.
+            xs, ys = results.get((a, key), []), results.get((b, key), [])
+            pairs = [x / y for x, y in zip(xs, ys) if x is not None and y]
+            return f"{statistics.median(pairs):.2f}" if pairs else "-"
         print(f"{label:32} " + " ".join(cells) + f" {ratio('tern', 'coturn'):>11} "
               f"{ratio('tern', 'fwd'):>9}")
         summary[key] = meds
@@ -598,7 +604,7 @@ def targets(summary):
          ("mem10000_bytes", "coturn", 0.25, "<="), ("mem1000_bytes", "coturn", 0.25, "<="),
          ("allocs_per_s", "coturn", 5.0, ">="), ("light.rtt_p99", "coturn", 1.0, "<="),
          ("tls.cpu_us_per_pkt", "coturn", 0.6, "<=")]
-    print("\ntargets (informational, never asserted):")
+    print("\ntargets (informational, never asserted; ratio of medians):")
     for key, other, want, op in t:
         m = summary.get(key, {})
         if not m.get("tern") or not m.get(other):
@@ -608,6 +614,33 @@ def targets(summary):
         ok = r <= want if op == "<=" else r >= want
         print(f"  {key:26} tern/{other:6} = {r:6.2f}  target {op} {want}  "
               f"{'met' if ok else 'NOT met'}")
+
+
+def report_file(path):
+    results, kinds, cg = {}, [], None
+    with open(path) as f:
+        for raw in f:
+            d = json.loads(raw)
+            if "machine" in d and "params" in d:
+                print(f"machine: {d['machine']}\nparams: {d['params']}\n")
+            if d.get("measure") == "callgrind" and "ir_per_pkt" in d:
+                cg = d
+                continue
+            if "server" not in d or "error" in d:
+                continue
+            if d["server"] not in kinds:
+                kinds.append(d["server"])
+            name = d["measure"]
+            for k, v in d.items():
+                if k not in ("server", "measure"):
+                    results.setdefault((d["server"], f"{name}.{k}" if name else k), []).append(v)
+    order = [k for k in ("fwd", "tern", "coturn") if k in kinds]
+    summary = report(results, order)
+    if cg:
+        print(f"\ncallgrind: ternd {cg['ir_per_pkt']:.0f} instructions per relayed packet "
+              f"({cg['relayed']} relayed)\n{cg.get('top', '')}")
+    targets(summary)
+    return 0
 
 
 # --- main ----------------------------------------------------------------------------------
@@ -640,8 +673,12 @@ def main():
                     help="ternd workers = coturn --relay-threads (default 1: on 2 cores the "
                          "load generator needs the other)")
     ap.add_argument("--servers", default="fwd,tern,coturn")
+    ap.add_argument("--report", metavar="FILE.jsonl",
+                    help="print the table of an earlier run's JSON lines, run nothing")
     ap.add_argument("--out", help="JSON lines file (default: in the temporary directory)")
     a = ap.parse_args()
+    if a.report:
+        return report_file(a.report)
     p = dict(QUICK if a.quick else FULL)
     if a.repeats:
         p["repeats"] = a.repeats
