@@ -209,6 +209,18 @@ script_tests "man pages" tests/packaging/test_man_complete.sh
 script_tests "systemd units" tests/packaging/test_unit_security.sh
 script_tests packages tests/packaging/test_packages.sh
 
+# The benchmark's quick mode, as a smoke test: it must run end to end
+# (tern, coturn, the forwarder); its figures are printed, never judged.
+bench_smoke() {
+	say "benchmark smoke (tests/bench/run.py --quick)"
+	if timeout 600 "$PY" tests/bench/run.py --quick --build build-tests; then
+		count "benchmark smoke" 1 0
+	else
+		count "benchmark smoke" 0 1
+	fi
+}
+bench_smoke
+
 if [ "$QUICK" -eq 0 ]; then
 	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 	export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
