@@ -19,6 +19,14 @@ int sock_open_bound(const struct sockaddr_storage *addr, int type, bool reusepor
 		goto fail;
 	if (bind(fd, (const struct sockaddr *)addr, sockaddr_len(addr)) < 0)
 		goto fail;
+	if (type == SOCK_DGRAM && reuseport) {
+		/* A listener takes every client's datagrams: a deeper queue rides
+		 * out scheduling gaps instead of dropping. Best effort (the kernel
+		 * caps it at net.core.rmem_max / wmem_max). */
+		int bytes = 4 * 1024 * 1024;
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
+	}
 	return fd;
 fail:;
 	int e = errno;

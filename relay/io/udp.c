@@ -12,19 +12,26 @@
 #include "relay/io/sdnotify.h"
 #include "relay/io/sock.h"
 
-int udp_batch_receive(struct worker *w, int fd)
+void udp_batch_init(struct udp_batch *b)
 {
-	struct udp_batch *b = w->batch;
 	for (int i = 0; i < WORKER_BATCH; i++) {
 		b->iov[i].iov_base = b->data[i];
 		b->iov[i].iov_len = WORKER_DGRAM_MAX;
 		struct msghdr *h = &b->msgs[i].msg_hdr;
 		memset(h, 0, sizeof(*h));
 		h->msg_name = &b->addrs[i];
-		h->msg_namelen = sizeof(b->addrs[i]);
 		h->msg_iov = &b->iov[i];
 		h->msg_iovlen = 1;
 	}
+}
+
+int udp_batch_receive(struct worker *w, int fd)
+{
+	/* The kernel rewrites only the address length, flags and length of
+	 * each header; the rest was set once by udp_batch_init. */
+	struct udp_batch *b = w->batch;
+	for (int i = 0; i < WORKER_BATCH; i++)
+		b->msgs[i].msg_hdr.msg_namelen = sizeof(b->addrs[i]);
 	return recvmmsg(fd, b->msgs, WORKER_BATCH, MSG_DONTWAIT, NULL);
 }
 

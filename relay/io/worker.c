@@ -113,6 +113,8 @@ static int worker_setup(struct worker *w)
 	w->base = event_base_new();
 	w->batch = calloc(1, sizeof(*w->batch));
 	w->out = calloc(1, sizeof(*w->out));
+	if (w->batch)
+		udp_batch_init(w->batch);
 	if (!w->base || !w->batch || !w->out) {
 		snprintf(w->start_msg, sizeof(w->start_msg), "out of memory");
 		return -ENOMEM;

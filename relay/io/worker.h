@@ -136,6 +136,8 @@ int udp_listeners_open(struct worker *w, char *err, size_t cap);
 void udp_listeners_close(struct worker *w);
 void udp_send_client(struct worker *w, const struct turn_client *to, const uint8_t *buf,
 		     size_t len);
+/* Points the batch's headers at its buffers, once. */
+void udp_batch_init(struct udp_batch *b);
 /* Fills the batch for recvmmsg and returns how many messages arrived (<= 0: none). */
 int udp_batch_receive(struct worker *w, int fd);
 
