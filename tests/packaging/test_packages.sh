@@ -76,6 +76,9 @@ check "deb: /usr/sbin/ternd is 0755 root"               has -rwxr-xr-x root/root
 check "deb: /usr/bin/ternctl is 0755 root"              has -rwxr-xr-x root/root usr/bin/ternctl
 check "deb: ternd.service unit"                         has -rw-r--r-- root/root lib/systemd/system/ternd.service
 check "deb: ternd.socket unit"                          has -rw-r--r-- root/root lib/systemd/system/ternd.socket
+check "deb: tern-probe.service and .timer units" \
+	sh -c 'printf "%s\n" "$1" | grep -q "lib/systemd/system/tern-probe.service" &&
+	       printf "%s\n" "$1" | grep -q "lib/systemd/system/tern-probe.timer"' sh "$listing"
 check "deb: sysusers.d/tern.conf"                       has -rw-r--r-- root/root usr/lib/sysusers.d/tern.conf
 check "deb: tmpfiles.d/tern.conf"                       has -rw-r--r-- root/root usr/lib/tmpfiles.d/tern.conf
 check "deb: ternd(8)"                                   has -rw-r--r-- root/root usr/share/man/man8/ternd.8.gz
@@ -155,6 +158,7 @@ check "rpm: /usr/sbin/ternd"                     rpm_has -rwxr-xr-x root root /u
 check "rpm: /usr/bin/ternctl"                    rpm_has -rwxr-xr-x root root /usr/bin/ternctl
 check "rpm: ternd.service in /usr/lib/systemd/system" rpm_has -rw-r--r-- root root /usr/lib/systemd/system/ternd.service
 check "rpm: ternd.socket in /usr/lib/systemd/system"  rpm_has -rw-r--r-- root root /usr/lib/systemd/system/ternd.socket
+check "rpm: tern-probe.timer in /usr/lib/systemd/system" rpm_has -rw-r--r-- root root /usr/lib/systemd/system/tern-probe.timer
 check "rpm: sysusers.d and tmpfiles.d entries" \
 	sh -c 'printf "%s\n" "$1" | grep -q " /usr/lib/sysusers.d/tern.conf$" && printf "%s\n" "$1" | grep -q " /usr/lib/tmpfiles.d/tern.conf$"' sh "$rpmlist"
 check "rpm: the three man pages" \
