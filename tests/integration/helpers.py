@@ -75,3 +75,11 @@ def signed(c, method, attrs, tid=None):
     """Bytes of an authenticated request (the client must know the nonce)."""
     msg = c.build(method, attrs, True, tid)
     return msg, tc.encode(msg, c.key(), c.integrity, c.fingerprint)
+
+
+def sanitized_binary(path):
+    """True for an AddressSanitizer build. Its RSS says nothing about our
+    memory bounds (freed memory sits in ASan's quarantine) and it runs
+    several times slower, so tests relax those two kinds of checks."""
+    with open(path, "rb") as f:
+        return b"__asan_init" in f.read()
