@@ -49,6 +49,7 @@ struct key {
 	size_t aux;                 /* integer width, string capacity, or list count field */
 	const char *def_str;        /* strings */
 	const char *(*check)(const char *value); /* strings: NULL or what is wrong */
+	const char *const *choices;  /* apply_choice: the words, NULL-terminated */
 };
 
 __attribute__((format(printf, 3, 4)))
@@ -256,19 +257,28 @@ static int apply_relay_addresses(struct loader *l, const struct key *k, const co
 	return r;
 }
 
-static int apply_hmac(struct loader *l, const struct key *k, const config_setting_t *s)
+/* One of a fixed list of words, stored as its index in an enum field
+ * whose values are 0, 1, ... in the list's order. k->def is the default's
+ * index. */
+static int apply_choice(struct loader *l, const struct key *k, const config_setting_t *s)
 {
-	const char *v = "sha1";
+	const char *v = k->choices[k->def];
 	char q[CONF_QUOTE_MAX + 4];
 	if (s && get_string(l, k, s, &v) < 0)
 		return -EINVAL;
-	if (strcmp(v, "sha1") == 0)
-		l->c->secrets.hmac = SECRETS_HMAC_SHA1;
-	else if (strcmp(v, "sha256") == 0)
-		l->c->secrets.hmac = SECRETS_HMAC_SHA256;
-	else
-		return fail(l, s, "'%s' must be \"sha1\" or \"sha256\" (got '%s')", k->path, quote(v, q));
-	return 0;
+	for (int i = 0; k->choices[i]; i++) {
+		if (strcmp(v, k->choices[i]) == 0) {
+			memcpy((char *)l->c + k->off, &i, sizeof(i));
+			return 0;
+		}
+	}
+	char list[160] = "";
+	for (int i = 0; k->choices[i]; i++) {
+		size_t used = strlen(list);
+		snprintf(list + used, sizeof(list) - used, "%s\"%s\"",
+			 i == 0 ? "" : k->choices[i + 1] ? ", " : " or ", k->choices[i]);
+	}
+	return fail(l, s, "'%s' must be %s (got '%s')", k->path, list, quote(v, q));
 }
 
 static int apply_log_level(struct loader *l, const struct key *k, const config_setting_t *s)
@@ -406,39 +416,6 @@ static int apply_metrics_listen(struct loader *l, const struct key *k, const con
 	return 0;
 }
 
-static int apply_audit_address(struct loader *l, const struct key *k, const config_setting_t *s)
-{
-	static const char *const names[] = { "full", "truncated", "omit" };
-	const char *v = "truncated";
-	char q[CONF_QUOTE_MAX + 4];
-	if (s && get_string(l, k, s, &v) < 0)
-		return -EINVAL;
-	for (int i = 0; i < 3; i++) {
-		if (strcmp(v, names[i]) == 0) {
-			l->c->audit_client_address = (enum conf_audit_address)i;
-			return 0;
-		}
-	}
-	return fail(l, s, "'%s' must be \"full\", \"truncated\" or \"omit\" (got '%s')", k->path,
-		    quote(v, q));
-}
-
-static int apply_media_policy(struct loader *l, const struct key *k, const config_setting_t *s)
-{
-	static const char *const names[] = { "off", "observe", "enforce" };
-	const char *v = "observe";
-	char q[CONF_QUOTE_MAX + 4];
-	if (s && get_string(l, k, s, &v) < 0)
-		return -EINVAL;
-	for (int i = 0; i < 3; i++) {
-		if (strcmp(v, names[i]) == 0) {
-			l->c->media_policy = (enum conf_media_policy)i;
-			return 0;
-		}
-	}
-	return fail(l, s, "'%s' must be \"off\", \"observe\" or \"enforce\" (got '%s')", k->path,
-		    quote(v, q));
-}
 
 static int apply_alternate(struct loader *l, const struct key *k, const config_setting_t *s)
 {
@@ -464,6 +441,18 @@ static int apply_alternate(struct loader *l, const struct key *k, const config_s
 #define STR_KEY(p, f, req, d, chk) \
 	{ .path = p, .apply = apply_string, .required = req, .def_str = d, \
 	  .off = FIELD(f), .aux = FIELD_SIZE(f), .check = chk }
+/* The words, in the order of the enum they are stored as. */
+static const char *const hmac_names[] = { "sha1", "sha256", NULL };
+static const char *const audit_address_names[] = { "full", "truncated", "omit", NULL };
+static const char *const media_policy_names[] = { "off", "observe", "enforce", NULL };
+_Static_assert(sizeof(enum secrets_hmac) == sizeof(int) && SECRETS_HMAC_SHA256 == 1,
+	       "hmac_names follows enum secrets_hmac");
+_Static_assert(sizeof(enum conf_audit_address) == sizeof(int) && CONF_AUDIT_OMIT == 2,
+	       "audit_address_names follows enum conf_audit_address");
+_Static_assert(sizeof(enum conf_media_policy) == sizeof(int) && CONF_MEDIA_ENFORCE == 2,
+	       "media_policy_names follows enum conf_media_policy");
+#define CHOICE_KEY(p, f, names, d) \
+	{ .path = p, .apply = apply_choice, .off = FIELD(f), .choices = names, .def = d }
 #define LIST_KEY(p, fn, f, n) \
 	{ .path = p, .apply = fn, .off = FIELD(f), .aux = FIELD(n) }
 
@@ -481,7 +470,7 @@ static const struct key keys[] = {
 	INT_KEY("relay.port_max", port_max, 1024, 65535, 65535),
 
 	STR_KEY("auth.secrets_file", secrets_file, true, "", check_nonempty),
-	{ .path = "auth.hmac", .apply = apply_hmac },
+	CHOICE_KEY("auth.hmac", secrets.hmac, hmac_names, SECRETS_HMAC_SHA1),
 	INT_KEY("auth.max_ttl", max_ttl, 60, 31536000, 86400),
 	INT_KEY("auth.nonce_lifetime", nonce_lifetime, 10, 86400, 600),
 	INT_KEY("auth.clock_skew", clock_skew, 0, 600, 30),
@@ -528,9 +517,10 @@ static const struct key keys[] = {
 	  .off = FIELD(metrics_per_allocation), .def = 0 },
 
 	STR_KEY("audit.file", audit_file, false, "", NULL),
-	{ .path = "audit.client_address", .apply = apply_audit_address },
+	CHOICE_KEY("audit.client_address", audit_client_address, audit_address_names,
+		   CONF_AUDIT_TRUNCATED),
 
-	{ .path = "media.policy", .apply = apply_media_policy },
+	CHOICE_KEY("media.policy", media_policy, media_policy_names, CONF_MEDIA_OBSERVE),
 
 	{ .path = "log.level", .apply = apply_log_level },
 };

@@ -278,6 +278,10 @@ static void test_strings(void **state)
 		     "relay: { addresses = [ \"192.0.2.1\" ]; };\n"
 		     "auth: {\n  secrets_file = \"secrets\";\n  hmac = \"md5\";\n};\n",
 		     6, "'auth.hmac' must be \"sha1\" or \"sha256\" (got 'md5')");
+	expect_error(MIN_CONF "\n" "media: { policy = \"strict\"; };\n", 6,
+		     "'media.policy' must be \"off\", \"observe\" or \"enforce\" (got 'strict')");
+	expect_error(MIN_CONF "\n" "audit: { client_address = \"hashed\"; };\n", 6,
+		     "'audit.client_address' must be \"full\", \"truncated\" or \"omit\" (got 'hashed')");
 	expect_error("realm = \"\";\nlisten: { udp = [ \"127.0.0.1:1\" ]; };\n"
 		     "relay: { addresses = [ \"192.0.2.1\" ]; };\n"
 		     "auth: { secrets_file = \"secrets\"; };\n", 1, "'realm' must not be empty");
