@@ -1,7 +1,7 @@
 #!/bin/sh
 # Checks that the manual pages are complete:
 #  - every key of conf/config.c's keys[] table (the quoted path of each
-#    INT_KEY/STR_KEY/LIST_KEY and .path entry) has its own entry in
+#    INT_KEY/STR_KEY/LIST_KEY/CHOICE_KEY and .path entry) has its own entry in
 #    man/ternd.conf.5 (a ".TP"/".TQ" followed by ".B <key>");
 #  - every command listed by `ternctl --help` has a ".SS" section in
 #    man/ternctl.1, and every option its `ternctl help COMMAND` lists is
@@ -44,7 +44,7 @@ has_entry() {
 
 # ---- configuration keys -------------------------------------------------------
 keys="$(sed -n '/^static const struct key keys\[\] = {/,/^};/p' "$top/conf/config.c" |
-	sed -n -e 's/^[[:space:]]*\(INT\|STR\|LIST\)_KEY("\([^"]*\)".*/\2/p' \
+	sed -n -e 's/^[[:space:]]*\(INT\|STR\|LIST\|CHOICE\)_KEY("\([^"]*\)".*/\2/p' \
 	       -e 's/.*\.path = "\([^"]*\)".*/\1/p')"
 n=$(printf '%s\n' "$keys" | grep -c .)
 if [ "$n" -lt 10 ]; then
