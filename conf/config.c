@@ -169,52 +169,63 @@ static const config_setting_t *elem(const config_setting_t *s, int i)
 	return config_setting_get_elem(s, (unsigned)i);
 }
 
-/* "ip:port" / "[v6]:port" listener addresses; aux is the count field. */
-static int apply_listen(struct loader *l, const struct key *k, const config_setting_t *s)
+/* A list of strings converted one entry at a time into an array field
+ * (k->off), its length stored in the count field (k->aux). */
+typedef int (*entry_fn)(struct loader *l, const struct key *k, const config_setting_t *e,
+			const char *v, int i);
+
+static int apply_list(struct loader *l, const struct key *k, const config_setting_t *s,
+		      size_t max, entry_fn entry)
 {
 	int n = 0;
 	if (!s)
 		return 0;
-	int r = get_string_list(l, k, s, CONF_MAX_LISTEN, &n);
+	int r = get_string_list(l, k, s, max, &n);
+	for (int i = 0; i < n && r == 0; i++)
+		r = entry(l, k, elem(s, i), elem_str(s, i), i);
 	if (r < 0)
 		return r;
-	struct sockaddr_storage *list = (void *)((char *)l->c + k->off);
-	char q[CONF_QUOTE_MAX + 4];
-	for (int i = 0; i < n; i++) {
-		const char *v = elem_str(s, i);
-		if (sockaddr_parse(v, false, &list[i]) < 0 || sockaddr_port(&list[i]) == 0)
-			return fail(l, elem(s, i), "'%s' entry '%s' is not an address with a port "
-				    "1..65535 like 192.0.2.1:3478 or [2001:db8::1]:3478", k->path, quote(v, q));
-		for (int j = 0; j < i; j++) {
-			if (sockaddr_equal(&list[i], &list[j]))
-				return fail(l, elem(s, i), "'%s' lists '%s' twice", k->path, quote(v, q));
-		}
-	}
 	size_t count = (size_t)n;
 	memcpy((char *)l->c + k->aux, &count, sizeof(count));
 	return 0;
 }
 
-static int apply_cidrs(struct loader *l, const struct key *k, const config_setting_t *s)
+/* "ip:port" / "[v6]:port" listener addresses, no duplicates. */
+static int listen_entry(struct loader *l, const struct key *k, const config_setting_t *e,
+			const char *v, int i)
 {
-	int n = 0;
-	if (!s)
-		return 0;
-	int r = get_string_list(l, k, s, CONF_MAX_CIDRS, &n);
-	if (r < 0)
-		return r;
+	struct sockaddr_storage *list = (void *)((char *)l->c + k->off);
+	char q[CONF_QUOTE_MAX + 4];
+	if (sockaddr_parse(v, false, &list[i]) < 0 || sockaddr_port(&list[i]) == 0)
+		return fail(l, e, "'%s' entry '%s' is not an address with a port "
+			    "1..65535 like 192.0.2.1:3478 or [2001:db8::1]:3478", k->path, quote(v, q));
+	for (int j = 0; j < i; j++) {
+		if (sockaddr_equal(&list[i], &list[j]))
+			return fail(l, e, "'%s' lists '%s' twice", k->path, quote(v, q));
+	}
+	return 0;
+}
+
+static int cidr_entry(struct loader *l, const struct key *k, const config_setting_t *e,
+		      const char *v, int i)
+{
 	struct cidr *list = (void *)((char *)l->c + k->off);
 	char q[CONF_QUOTE_MAX + 4];
-	for (int i = 0; i < n; i++) {
-		const char *v = elem_str(s, i);
-		if (cidr_parse(v, &list[i]) < 0)
-			return fail(l, elem(s, i), "'%s' entry '%s' is not a CIDR prefix like "
-				    "10.0.0.0/8 or 2001:db8::/32 (host bits must be zero)",
-				    k->path, quote(v, q));
-	}
-	size_t count = (size_t)n;
-	memcpy((char *)l->c + k->aux, &count, sizeof(count));
+	if (cidr_parse(v, &list[i]) < 0)
+		return fail(l, e, "'%s' entry '%s' is not a CIDR prefix like "
+			    "10.0.0.0/8 or 2001:db8::/32 (host bits must be zero)",
+			    k->path, quote(v, q));
 	return 0;
+}
+
+static int apply_listen(struct loader *l, const struct key *k, const config_setting_t *s)
+{
+	return apply_list(l, k, s, CONF_MAX_LISTEN, listen_entry);
+}
+
+static int apply_cidrs(struct loader *l, const struct key *k, const config_setting_t *s)
+{
+	return apply_list(l, k, s, CONF_MAX_CIDRS, cidr_entry);
 }
 
 /* The relay's own addresses as clients will be told them: one per family,
