@@ -8,10 +8,12 @@ build_pkgs=(meson ninja-build pkg-config gcc libevent-dev libssl-dev libsrtp2-de
             libhiredis-dev libconfig-dev libsystemd-dev libcmocka-dev openssl)
 # clang: fuzzing; coturn: turnutils_* test clients and the benchmark's
 # comparison; redis: revocation tests; prometheus: scraped in the metrics
-# tests; chromium: the browser test; the rest: packaging and unit checks.
+# tests; chromium: the browser test; faketime: the wall-clock jump test;
+# the rest: packaging and unit checks.
 test_pkgs=(clang libclang-rt-14-dev coturn python3 python3-pytest iproute2 util-linux
            valgrind redis-server redis-tools prometheus chromium chromium-driver libnss3-tools
-           systemd dpkg-dev debhelper lintian rpm mandoc man-db fakeroot)
+           systemd dpkg-dev debhelper lintian rpm mandoc man-db fakeroot
+           faketime)
 
 want=("${build_pkgs[@]}")
 [ "${1:-build}" = test ] && want+=("${test_pkgs[@]}")
