@@ -1,18 +1,18 @@
 /* ternctl probe: checks a relay end to end the way a call uses it. Mints a
  * credential from the config's secrets (like `ternctl mint`), allocates
  * over UDP, TCP or TLS, binds a channel to a UDP peer that this process
- * runs itself, and sends an SRTP stream (libsrtp2, AES_CM_128_HMAC_SHA1_80,
- * a fixed test key: the probe proves relaying, not secrecy) through the
- * relay. The peer unprotects each packet and sends it back, protected again
- * under its own SSRC, so the probe measures round-trip time, loss and
- * interarrival jitter of the echoed stream, and fails the check when any
- * goes past its threshold or the relay cannot be used at all.
+ * runs itself, and sends an SRTP stream (libsrtp2, AES_CM_128_HMAC_SHA1_80)
+ * through the relay. The peer unprotects each packet and sends it back,
+ * protected again under its own SSRC, so the probe measures round-trip
+ * time, loss and interarrival jitter of the echoed stream, and fails the
+ * check when any goes past its threshold or the relay cannot be used at all.
  *
- * Like WebRTC, the flow opens with DTLS: a ClientHello-shaped record from
- * the client and a ServerHello-shaped answer from the peer, so a relay with
- * media.policy = enforce relays the probe as it relays DTLS-SRTP calls.
- * (No real handshake: the keys are fixed. --plain leaves the records out
- * and probes the way an SDES or plain-RTP flow looks.)
+ * Like WebRTC, the flow is keyed with DTLS-SRTP (RFC 5764): a real DTLS 1.2
+ * handshake between the client and the peer, through the relay, before any
+ * SRTP (ternctl_probe_keying.c), so a relay with media.policy = enforce
+ * relays the probe as it relays calls, and a relay that allocates but does
+ * not carry the flow fails already there. --plain skips the handshake and
+ * uses a fixed test key, the way an SDES or plain-RTP flow looks.
  *
  * Output: human-readable, --json, or --prometheus (the text format of
  * node_exporter's textfile collector; --output writes it atomically).
@@ -32,6 +32,7 @@
 #include <srtp2/srtp.h>
 
 #include "auth/cred.h"
+#include "auth/ternctl_probe_dtls.h"
 #include "common/monotime.h"
 #include "common/sockaddr.h"
 #include "conf/config.h"
@@ -47,14 +48,15 @@
 enum { PX_OK = 0, PX_FAIL = 1, PX_USAGE = 2 };
 enum probe_format { PF_HUMAN, PF_JSON, PF_PROMETHEUS };
 
-static const uint8_t probe_key[30] = {
+/* --plain only: the key SDES would have sent through signalling. */
+static const uint8_t plain_key[PROBE_SRTP_KEYSALT] = {
 	0x54, 0x65, 0x72, 0x6e, 0x20, 0x73, 0x72, 0x74, 0x70, 0x20, 0x74, 0x65, 0x73, 0x74, 0x20,
 	0x6b, 0x65, 0x79, 0x20, 0x30, 0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37, 0x38, 0x39, 0x21,
 };
 
 struct probe_opts {
 	const char *config, *server, *peer_address, *user, *output;
-	bool plain;                     /* no DTLS records first */
+	bool plain;                     /* no DTLS handshake first */
 	enum probe_transport transport;
 	struct probe_tls_opts tls;
 	int count, interval_ms, timeout_ms;
@@ -65,6 +67,8 @@ struct probe_opts {
 struct probe_result {
 	char error[256];                /* "" when the stream ran */
 	int sent, received, auth_failures;
+	bool dtls;                      /* the stream was keyed by DTLS-SRTP */
+	double handshake_ms;
 	double loss, rtt_p50, rtt_p95, rtt_max, jitter_ms;
 	bool passed;
 	char failed[160];               /* which thresholds */
@@ -88,8 +92,8 @@ void probe_help(FILE *out)
 		"                       policy must allow it (default: our address toward\n"
 		"                       the relay)\n"
 		"  --user ID            user id of the minted credential (default tern-probe)\n"
-		"  --plain              no DTLS records before the SRTP stream (a relay with\n"
-		"                       media.policy = enforce drops such a flow)\n"
+		"  --plain              no DTLS-SRTP handshake: a fixed key, as SDES or plain\n"
+		"                       RTP flows look (media.policy = enforce drops them)\n"
 		"  --count N            packets to send, 1..%d (default 100)\n"
 		"  --interval MS        between packets, 1..1000 (default 20)\n"
 		"  --timeout MS         connect/answer and final wait, 100..60000 (default 2000)\n"
@@ -253,17 +257,20 @@ struct srtp_pair {
 	srtp_t out, in;
 };
 
-static int srtp_pair_new(struct srtp_pair *p)
+/* One end's sessions: `k->out` protects what it sends, `k->in`
+ * unprotects what it receives (master key || master salt each). */
+static int srtp_pair_new(struct srtp_pair *p, const struct probe_srtp_keys *k)
 {
 	srtp_policy_t pol;
 	memset(&pol, 0, sizeof(pol));
 	srtp_crypto_policy_set_aes_cm_128_hmac_sha1_80(&pol.rtp);
 	srtp_crypto_policy_set_aes_cm_128_hmac_sha1_80(&pol.rtcp);
-	pol.key = (unsigned char *)probe_key;
+	pol.key = (unsigned char *)k->out;
 	pol.window_size = 1024;
 	pol.ssrc.type = ssrc_any_outbound;
 	if (srtp_create(&p->out, &pol) != srtp_err_status_ok)
 		return -EINVAL;
+	pol.key = (unsigned char *)k->in;
 	pol.ssrc.type = ssrc_any_inbound;
 	return srtp_create(&p->in, &pol) == srtp_err_status_ok ? 0 : -EINVAL;
 }
@@ -317,23 +324,11 @@ struct run {
 	uint64_t last_arrival;
 	double jitter_us;
 	bool have_last;
-	bool dtls_answered;
 	struct probe_result *res;
 };
 
-/* A DTLS 1.2 handshake record header and a handshake message header
- * (type `hs`: 1 ClientHello, 2 ServerHello) with an empty body: enough to
- * look like the start of DTLS on the wire (RFC 7983: first byte 22). */
-static size_t dtls_record(uint8_t *p, uint8_t hs)
-{
-	static const uint8_t rec[] = { 22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12 };
-	memcpy(p, rec, sizeof(rec));
-	memset(p + sizeof(rec), 0, 12);
-	p[sizeof(rec)] = hs;
-	return sizeof(rec) + 12;
-}
-
-/* The peer: unprotect, re-protect under its own SSRC, send back. */
+/* The peer: unprotect, re-protect under its own SSRC, send back. (A late
+ * DTLS retransmission is not RTP and fails the length or first-byte test.) */
 static void peer_echo(struct run *r)
 {
 	uint8_t buf[2048];
@@ -341,12 +336,7 @@ static void peer_echo(struct run *r)
 	socklen_t fl = sizeof(from);
 	ssize_t n = recvfrom(r->peer_fd, buf, sizeof(buf) - SRTP_MAX_TRAILER_LEN, MSG_DONTWAIT,
 			     (struct sockaddr *)&from, &fl);
-	if (n > 0 && buf[0] >= 20 && buf[0] <= 63) {
-		size_t dl = dtls_record(buf, 2);
-		sendto(r->peer_fd, buf, dl, 0, (struct sockaddr *)&from, fl);
-		return;
-	}
-	if (n < 12)
+	if (n < 12 || (buf[0] & 0xc0) != 0x80)
 		return;
 	int len = (int)n;
 	if (srtp_unprotect(r->peer.in, buf, &len) != srtp_err_status_ok) {
@@ -363,11 +353,7 @@ static void peer_echo(struct run *r)
 static void client_receive(struct run *r, const uint8_t *data, size_t n)
 {
 	uint8_t buf[2048];
-	if (n > 0 && data[0] >= 20 && data[0] <= 63) {
-		r->dtls_answered = true;
-		return;
-	}
-	if (n < 12 + 8 || n > sizeof(buf))
+	if (n < 12 + 8 || n > sizeof(buf) || (data[0] & 0xc0) != 0x80)
 		return;
 	memcpy(buf, data, n);
 	int len = (int)n;
@@ -429,18 +415,6 @@ static int stream(struct run *r)
 	uint8_t pkt[12 + PROBE_PAYLOAD + SRTP_MAX_TRAILER_LEN];
 	uint64_t start = monotime_us();
 	uint32_t ts_step = (uint32_t)(PROBE_CLOCK / 1000 * o->interval_ms);
-	if (!o->plain) {
-		size_t dl = dtls_record(pkt, 1);
-		if (probe_turn_send_channel(&r->turn, PROBE_CHANNEL, pkt, dl) < 0)
-			return -EIO;
-		/* The answer is not required (the relay has seen DTLS either way),
-		 * but waiting for it keeps the stream behind it. */
-		uint64_t until = monotime_us() + 200000u;
-		while (!r->dtls_answered && monotime_us() < until)
-			if (pump(r, 10) < 0)
-				return -EIO;
-		start = monotime_us();
-	}
 	for (int i = 0; i < o->count; i++) {
 		uint64_t due = start + (uint64_t)i * (uint64_t)o->interval_ms * 1000u;
 		for (uint64_t now = monotime_us(); now < due; now = monotime_us()) {
@@ -520,6 +494,32 @@ static int open_peer(const struct probe_opts *o, const struct probe_turn *t,
 	return fd;
 }
 
+/* The SRTP sessions of both ends: keyed by a DTLS-SRTP handshake through
+ * the relay, or (--plain) with the fixed key. */
+static int keying(struct run *r)
+{
+	struct probe_srtp_keys kc, kp;
+	struct probe_result *res = r->res;
+	if (r->o->plain) {
+		memcpy(kc.out, plain_key, sizeof(plain_key));
+		memcpy(kc.in, plain_key, sizeof(plain_key));
+		kp = kc;
+	} else {
+		uint64_t t0 = monotime_us();
+		if (probe_keying(&r->turn, PROBE_CHANNEL, r->peer_fd, r->o->timeout_ms, &kc, &kp,
+				 res->error, sizeof(res->error)) < 0)
+			return -EPROTO;
+		res->dtls = true;
+		res->handshake_ms = (double)(monotime_us() - t0) / 1000.0;
+	}
+	int e = srtp_pair_new(&r->client, &kc) < 0 || srtp_pair_new(&r->peer, &kp) < 0;
+	explicit_bzero(&kc, sizeof(kc));
+	explicit_bzero(&kp, sizeof(kp));
+	if (e)
+		return snprintf(res->error, sizeof(res->error), "libsrtp2 setup failed"), -EINVAL;
+	return 0;
+}
+
 static void run_probe(const struct probe_opts *o, const struct tern_config *c,
 		      struct probe_result *res)
 {
@@ -537,8 +537,6 @@ static void run_probe(const struct probe_opts *o, const struct tern_config *c,
 		;
 	else if (cred_mint(&c->secrets, o->user, walltime_s(), ttl, user, sizeof(user), pass) < 0)
 		snprintf(res->error, sizeof(res->error), "cannot mint a credential");
-	else if (srtp_pair_new(&r.client) < 0 || srtp_pair_new(&r.peer) < 0)
-		snprintf(res->error, sizeof(res->error), "libsrtp2 setup failed");
 	else if (probe_turn_open(&r.turn, o->transport, &server, &o->tls, o->timeout_ms, res->error,
 				 sizeof(res->error)) < 0)
 		;
@@ -546,6 +544,8 @@ static void run_probe(const struct probe_opts *o, const struct tern_config *c,
 		;
 	else if (probe_turn_setup(&r.turn, user, pass, &peer, PROBE_CHANNEL, res->error,
 				  sizeof(res->error)) < 0)
+		;
+	else if (keying(&r) < 0)
 		;
 	else if (stream(&r) < 0)
 		snprintf(res->error, sizeof(res->error), "the connection to the relay failed mid-stream");
@@ -590,9 +590,11 @@ static void print_json(FILE *f, const struct probe_opts *o, const struct probe_r
 {
 	fprintf(f, "{\"passed\":%s,\"transport\":\"%s\",\"sent\":%d,\"received\":%d,"
 		"\"loss_ratio\":%.4f,\"rtt_ms\":{\"p50\":%.3f,\"p95\":%.3f,\"max\":%.3f},"
-		"\"jitter_ms\":%.3f,\"srtp_auth_failures\":%d,\"failed\":",
+		"\"jitter_ms\":%.3f,\"srtp_auth_failures\":%d,\"keying\":\"%s\","
+		"\"dtls_handshake_ms\":%.3f,\"failed\":",
 		r->passed ? "true" : "false", transport_name(o->transport), r->sent, r->received,
-		r->loss, r->rtt_p50, r->rtt_p95, r->rtt_max, r->jitter_ms, r->auth_failures);
+		r->loss, r->rtt_p50, r->rtt_p95, r->rtt_max, r->jitter_ms, r->auth_failures,
+		o->plain ? "fixed" : "dtls-srtp", r->handshake_ms);
 	json_str(f, r->failed);
 	fputs(",\"error\":", f);
 	if (r->error[0])
@@ -620,6 +622,10 @@ static void print_prometheus(FILE *f, const struct probe_opts *o, const struct p
 	fprintf(f, "# HELP tern_probe_jitter_seconds RFC 3550 jitter of the echoed stream.\n"
 		"# TYPE tern_probe_jitter_seconds gauge\ntern_probe_jitter_seconds{transport=\"%s\"} %.6f\n",
 		t, r->jitter_ms / 1000);
+	if (r->dtls)
+		fprintf(f, "# HELP tern_probe_dtls_handshake_seconds DTLS-SRTP handshake through the relay.\n"
+			"# TYPE tern_probe_dtls_handshake_seconds gauge\n"
+			"tern_probe_dtls_handshake_seconds{transport=\"%s\"} %.6f\n", t, r->handshake_ms / 1000);
 	fprintf(f, "# HELP tern_probe_packets Packets sent and echoed in the last probe.\n"
 		"# TYPE tern_probe_packets gauge\n"
 		"tern_probe_packets{transport=\"%s\",what=\"sent\"} %d\n"
@@ -639,6 +645,11 @@ static void print_human(FILE *f, const struct probe_opts *o, const struct probe_
 	fprintf(f, "  rtt:      p50 %.2f ms, p95 %.2f ms (max %.0f ms), highest %.2f ms\n",
 		r->rtt_p50, r->rtt_p95, o->max_rtt_ms, r->rtt_max);
 	fprintf(f, "  jitter:   %.2f ms (max %.0f ms)\n", r->jitter_ms, o->max_jitter_ms);
+	if (r->dtls)
+		fprintf(f, "  keying:   DTLS-SRTP (%s), handshake %.2f ms\n", PROBE_DTLS_PROFILE,
+			r->handshake_ms);
+	else if (o->plain)
+		fprintf(f, "  keying:   none (--plain: a fixed test key)\n");
 	if (r->auth_failures)
 		fprintf(f, "  srtp:     %d packets failed authentication\n", r->auth_failures);
 	if (r->failed[0])

@@ -1,7 +1,9 @@
 /* ternctl probe: an end-to-end check of a relay with an SRTP stream (see
  * ternctl_probe.c), and the small TURN client it uses
  * (ternctl_probe_turn.c: UDP, TCP or TLS to the relay, the long-term
- * credential dance, Allocate, CreatePermission, ChannelBind, ChannelData).
+ * credential dance, Allocate, CreatePermission, ChannelBind, ChannelData)
+ * and the DTLS-SRTP keying through the relay (ternctl_probe_keying.c,
+ * ternctl_probe_dtls.c).
  * Messages are built and parsed with relay/stun, the relay's own codec. */
 #ifndef TERN_AUTH_TERNCTL_PROBE_H
 #define TERN_AUTH_TERNCTL_PROBE_H
@@ -59,6 +61,15 @@ int probe_turn_recv_channel(struct probe_turn *t, int timeout_ms, const uint8_t 
 			    size_t *len);
 /* Frees the allocation (Refresh with lifetime 0); best effort. */
 void probe_turn_release(struct probe_turn *t);
+
+/* The DTLS-SRTP handshake between the probe's two ends, carried through
+ * the relay on `channel` and the peer's socket (ternctl_probe_keying.c),
+ * within timeout_ms; the SRTP keys of each end. 0 or negative errno with
+ * err set. */
+struct probe_srtp_keys;
+int probe_keying(struct probe_turn *t, uint16_t channel, int peer_fd, int timeout_ms,
+		 struct probe_srtp_keys *client, struct probe_srtp_keys *peer, char *err,
+		 size_t cap);
 
 /* The subcommand (ternctl_probe.c). */
 int cmd_probe(int argc, char **argv);

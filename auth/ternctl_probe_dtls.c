@@ -184,8 +184,15 @@ static int check_profile(struct probe_dtls *d, char *err, size_t cap)
 
 int probe_dtls_step(struct probe_dtls *d, char *err, size_t cap)
 {
-	if (d->done)
+	if (d->done) {
+		/* The other end resending its last flight means ours was lost:
+		 * reading lets OpenSSL resend it (and drops anything else). */
+		uint8_t sink[256];
+		ERR_clear_error();
+		(void)SSL_read(d->ssl, sink, sizeof(sink));
+		ERR_clear_error();
 		return 1;
+	}
 	ERR_clear_error();
 	int r = SSL_do_handshake(d->ssl);
 	if (r == 1) {
