@@ -287,7 +287,7 @@ def test_probe_textfile_and_plain_under_enforce(ternd_factory, tmp_path):
     assert prom['tern_probe_success{transport="udp"}'] == 1
     assert prom['tern_probe_packets{transport="udp",what="received"}'] == 40
     assert not list(tmp_path.glob("tern_probe.prom.tmp*"))
-    # Without the DTLS records the enforcing relay drops the stream.
+    # Without the DTLS-SRTP handshake the enforcing relay drops the stream.
     r = probe(d, "--plain", "--prometheus", "--output", str(out))
     assert r.returncode == 1
     prom = ms.parse_metrics(out.read_text())
