@@ -10,7 +10,14 @@
  *   ramp   rising rate until more than 0.1% is lost
  *   alloc  full allocations per second (401, Allocate, CreatePermission, ChannelBind)
  *   hold   make --allocs allocations and hold them (memory measurement)
- * --kind fwd talks to tests/bench/forwarder instead of a TURN server. */
+ * --kind fwd talks to tests/bench/forwarder instead of a TURN server.
+ * --rtp puts an RTP header in front of every payload (per allocation SSRC,
+ * sequence number and timestamp), so the relay's media analysis has real
+ * work: run.py compares ternd's CPU per packet with it on and off; --no-media
+ * starts every payload with 0xff bytes instead, which the relay classifies
+ * as "other" and looks no further into (the baseline without media
+ * analysis). Without either, the payload starts with a counter and its
+ * first byte falls in every RFC 7983 range in turn. */
 #include "tests/bench/loadgen.h"
 
 #include <errno.h>
@@ -159,13 +166,14 @@ static void print_result(struct lg *g, const char *mode, const struct lg_result 
 	       "\"peer_rx\":%llu,\"client_rx\":%llu,\"relayed\":%llu,\"relayed_pps\":%.0f,"
 	       "\"loss\":%.6f,\"rtt_us\":{\"p50\":%.1f,\"p99\":%.1f,\"p999\":%.1f},"
 	       "\"c2p_us\":{\"p50\":%.1f,\"p99\":%.1f},\"p2c_us\":{\"p50\":%.1f,\"p99\":%.1f},"
-	       "\"client_cpu_s\":%.3f,\"client_cpu_share\":%.3f}\n",
+	       "\"client_cpu_s\":%.3f,\"client_cpu_share\":%.3f,\"payload_kind\":\"%s\"}\n",
 	       mode, transport_name(g->transport), g->payload, g->ready, r->target, r->seconds,
 	       (unsigned long long)r->c.sent, (unsigned long long)r->c.send_fail,
 	       (unsigned long long)r->c.peer_rx, (unsigned long long)r->c.client_rx,
 	       (unsigned long long)(r->c.peer_rx + r->c.client_rx), r->relayed_pps, r->loss,
 	       r->rtt[0], r->rtt[1], r->rtt[2], r->c2p[0], r->c2p[1], r->p2c[0], r->p2c[1],
-	       r->cpu, r->cpu / (r->seconds + LG_DRAIN_NS / 1e9));
+	       r->cpu, r->cpu / (r->seconds + LG_DRAIN_NS / 1e9),
+	       g->rtp ? "rtp" : g->no_media ? "other" : "counter");
 	fflush(stdout);
 }
 
@@ -251,12 +259,12 @@ static void usage(void)
 		"  [--secret-file F] [--allocs N] [--peers N] [--window N] [--payload B]\n"
 		"  [--mode rate|ramp|alloc|hold] [--rate PPS] [--duration S] [--sink]\n"
 		"  [--ramp-start PPS] [--ramp-factor F] [--ramp-max PPS] [--step S]\n"
-		"  [--peer-port-base P] [--user-prefix S]\n");
+		"  [--peer-port-base P] [--user-prefix S] [--rtp | --no-media]\n");
 }
 
 enum { O_SERVER = 256, O_KIND, O_TRANSPORT, O_SECRET, O_ALLOCS, O_PEERS, O_WINDOW, O_PAYLOAD,
        O_MODE, O_RATE, O_DURATION, O_SINK, O_RSTART, O_RFACTOR, O_RMAX, O_STEP, O_PBASE,
-       O_USER };
+       O_USER, O_RTP, O_NO_MEDIA };
 
 static const struct option options[] = {
 	{ "server", required_argument, NULL, O_SERVER },
@@ -277,6 +285,8 @@ static const struct option options[] = {
 	{ "step", required_argument, NULL, O_STEP },
 	{ "peer-port-base", required_argument, NULL, O_PBASE },
 	{ "user-prefix", required_argument, NULL, O_USER },
+	{ "rtp", no_argument, NULL, O_RTP },
+	{ "no-media", no_argument, NULL, O_NO_MEDIA },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -308,11 +318,14 @@ static int parse_args(struct lg *g, int argc, char **argv, const char **mode,
 		case O_STEP: g->step_seconds = strtod(optarg, NULL); break;
 		case O_PBASE: g->peer_port_base = atoi(optarg); break;
 		case O_USER: g->user_prefix = optarg; break;
+		case O_RTP: g->rtp = true; break;
+		case O_NO_MEDIA: g->no_media = true; break;
 		default: return -EINVAL;
 		}
 	}
-	if (!have_server || g->n_allocs == 0 || g->n_peers == 0 || g->n_peers > LG_MAX_PEERS ||
-	    g->window == 0 || g->payload < sizeof(struct lg_payload) || g->payload > 1400 ||
+	if (!have_server || (g->rtp && g->no_media) || g->n_allocs == 0 || g->n_peers == 0 ||
+	    g->n_peers > LG_MAX_PEERS || g->window == 0 || g->payload > 1400 ||
+	    g->payload < lg_payload_off(g) + sizeof(struct lg_payload) ||
 	    g->duration <= 0 || g->duration > 600 || g->step_seconds <= 0 ||
 	    g->ramp_factor <= 1.0 || (g->kind == LG_KIND_TURN && !*secret_file))
 		return -EINVAL;

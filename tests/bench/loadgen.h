@@ -21,6 +21,9 @@
 #define LG_STREAM_BUF   65536
 #define LG_MAX_PEERS    64
 #define LG_CHANNEL      0x4000
+#define LG_RTP_HEADER   12      /* --rtp: an RTP version 2 header before the payload */
+#define LG_RTP_CLOCK_STEP 960   /* timestamp step: 20 ms at 48 kHz, as Opus */
+#define LG_OTHER_HEADER 4       /* --no-media: 0xff bytes, not STUN, DTLS or RTP (RFC 7983) */
 
 enum lg_transport { LG_UDP, LG_TCP, LG_TLS };
 enum lg_kind { LG_KIND_TURN, LG_KIND_FWD };
@@ -30,7 +33,8 @@ enum lg_state {
 	LG_IDLE, LG_CHALLENGE, LG_ALLOCATE, LG_PERMISSION, LG_BIND, LG_READY, LG_FAILED
 };
 
-/* Payload carried by every ChannelData the load generator sends. */
+/* Payload carried by every ChannelData the load generator sends (after an
+ * RTP header with --rtp, so the relay's media analysis sees RTP). */
 struct lg_payload {
 	uint64_t seq;
 	uint64_t t_client;      /* CLOCK_MONOTONIC ns when the client sent it */
@@ -63,6 +67,8 @@ struct lg_alloc {
 	uint8_t nonce[128];
 	uint16_t nonce_len;
 	uint16_t peer;                  /* index into the peer sockets */
+	uint16_t rtp_seq;               /* --rtp: this allocation's stream */
+	uint32_t rtp_ts;
 	uint8_t *req;                   /* LG_REQ_MAX bytes */
 	uint8_t *rbuf;                  /* stream transports: LG_STREAM_BUF bytes */
 	size_t rlen;
@@ -85,6 +91,8 @@ struct lg {
 	unsigned n_allocs, n_peers, window, payload;
 	double rate, duration, step_seconds, ramp_start, ramp_factor, ramp_max;
 	unsigned echo;                  /* peers echo (1) or sink (0) */
+	bool rtp;                       /* payloads start with an RTP header */
+	bool no_media;                  /* ... or with bytes no media analysis looks into */
 	int peer_port_base;             /* forwarder: peer k listens on base + k */
 	const char *user_prefix;
 	struct secrets secrets;
@@ -101,6 +109,12 @@ struct lg {
 	struct lg_samples rtt, c2p, p2c;
 	uint64_t seq;
 };
+
+/* Where struct lg_payload starts in a relayed payload. */
+static inline size_t lg_payload_off(const struct lg *g)
+{
+	return g->rtp ? LG_RTP_HEADER : g->no_media ? LG_OTHER_HEADER : 0;
+}
 
 /* lg_net.c */
 uint64_t lg_now(void);
