@@ -8,6 +8,8 @@
  * forge extra fields in the audit trail or in a header. */
 #include "auth/cred.h"
 
+#include "common/hmac.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -15,7 +17,6 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #define CRED_MAX_EXPIRY_DIGITS 19
 
@@ -81,16 +82,15 @@ int cred_password(const struct secrets *s, unsigned idx, const char *username, s
 	if (!s || idx >= s->n || idx >= SECRETS_MAX || !username || ulen > CRED_MAX_USERNAME)
 		return -EINVAL;
 
-	const EVP_MD *md = s->hmac == SECRETS_HMAC_SHA256 ? EVP_sha256() : EVP_sha1();
+	enum hmac_digest d = s->hmac == SECRETS_HMAC_SHA256 ? HMAC_DIGEST_SHA256 : HMAC_DIGEST_SHA1;
 	const struct secret *sec = &s->s[idx];
-	unsigned char mac[EVP_MAX_MD_SIZE];
-	unsigned int mac_len = 0;
-
-	if (!HMAC(md, sec->value, (int)sec->len, (const unsigned char *)username, ulen,
-		  mac, &mac_len))
+	const struct hmac_part part = { username, ulen };
+	uint8_t mac[HMAC_OUT_MAX];
+	int mac_len = hmac_compute(d, sec->value, sec->len, &part, 1, mac);
+	if (mac_len < 0)
 		return -EIO;
 	/* 32 bytes encode to 44 chars + NUL, within CRED_PASSWORD_CAP. */
-	int n = EVP_EncodeBlock((unsigned char *)out, mac, (int)mac_len);
+	int n = EVP_EncodeBlock((unsigned char *)out, mac, mac_len);
 	OPENSSL_cleanse(mac, sizeof(mac));
 	return n;
 }

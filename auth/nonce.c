@@ -16,12 +16,13 @@
  * nonce, which costs a client one extra 438 round trip. */
 #include "auth/nonce.h"
 
+#include "common/hmac.h"
+
 #include <errno.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #define NONCE_COOKIE      "obMatJos2"
@@ -110,10 +111,9 @@ static int nonce_mac(const struct nonce_key *k, const uint8_t time_be[NONCE_TIME
 	memcpy(msg, NONCE_COOKIE NONCE_FEATURES, NONCE_PREFIX_LEN);
 	memcpy(msg + NONCE_PREFIX_LEN, time_be, NONCE_TIME_LEN);
 
-	uint8_t full[32];
-	unsigned int full_len = 0;
-	if (!HMAC(EVP_sha256(), k->key, sizeof(k->key), msg,
-		  NONCE_PREFIX_LEN + NONCE_TIME_LEN + clen, full, &full_len))
+	uint8_t full[HMAC_OUT_MAX];
+	const struct hmac_part part = { msg, NONCE_PREFIX_LEN + NONCE_TIME_LEN + clen };
+	if (hmac_compute(HMAC_DIGEST_SHA256, k->key, sizeof(k->key), &part, 1, full) < 0)
 		return -EIO;
 	memcpy(mac, full, NONCE_MAC_LEN);
 	return 0;

@@ -6,6 +6,8 @@
  * after that attribute, so attributes that follow do not disturb it. */
 #include "relay/stun/stun.h"
 
+#include "common/hmac.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,34 +97,23 @@ uint32_t stun_fingerprint(const uint8_t *buf, size_t fp_offset)
 	return ~crc ^ STUN_FINGERPRINT_XOR;
 }
 
-/* HMAC (digest "SHA1" or "SHA256") over the message up to the attribute
+/* HMAC (SHA1 or SHA256) over the message up to the attribute
  * header at `off`, whose whole attribute ends at `end`. Returns 0 or
  * -ENOMEM if libcrypto fails. */
-static int stun_hmac(const char *digest, const uint8_t *key, size_t key_len,
+static int stun_hmac(enum hmac_digest digest, const uint8_t *key, size_t key_len,
 		     const uint8_t *buf, size_t off, size_t end, uint8_t out[32])
 {
 	uint8_t hdr[STUN_HEADER_LEN];
-	size_t out_len = 0;
-	int ok = 0;
-	OSSL_PARAM params[] = {
-		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)digest, 0),
-		OSSL_PARAM_construct_end(),
-	};
-	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-	EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
-
 	stun_header_ending_at(buf, end, hdr);
-	if (ctx && EVP_MAC_init(ctx, key, key_len, params) &&
-	    EVP_MAC_update(ctx, hdr, sizeof(hdr)) &&
-	    EVP_MAC_update(ctx, buf + STUN_HEADER_LEN, off - STUN_HEADER_LEN))
-		ok = EVP_MAC_final(ctx, out, &out_len, 32);
-	EVP_MAC_CTX_free(ctx);
-	EVP_MAC_free(mac);
-	return ok ? 0 : -ENOMEM;
+	const struct hmac_part parts[] = {
+		{ hdr, sizeof(hdr) },
+		{ buf + STUN_HEADER_LEN, off - STUN_HEADER_LEN },
+	};
+	return hmac_compute(digest, key, key_len, parts, 2, out) < 0 ? -ENOMEM : 0;
 }
 
 /* Shared verification: `want_len` bytes of the MAC are compared. */
-static int stun_check_mac(const struct stun_msg *msg, const char *digest, size_t off,
+static int stun_check_mac(const struct stun_msg *msg, enum hmac_digest digest, size_t off,
 			  size_t vlen, const uint8_t *key, size_t key_len)
 {
 	uint8_t mac[32];
@@ -144,7 +135,7 @@ int stun_msg_check_integrity(const struct stun_msg *msg, const uint8_t *key, siz
 		return -ENOENT;
 	if (stun_attr_len_at(msg, msg->mi_offset) != STUN_MI_LEN)
 		return -EBADMSG;
-	return stun_check_mac(msg, "SHA1", msg->mi_offset, STUN_MI_LEN, key, key_len);
+	return stun_check_mac(msg, HMAC_DIGEST_SHA1, msg->mi_offset, STUN_MI_LEN, key, key_len);
 }
 
 /* RFC 8489 section 14.6: the value may be truncated to 16..32 bytes in
@@ -156,11 +147,11 @@ int stun_msg_check_integrity_sha256(const struct stun_msg *msg, const uint8_t *k
 	size_t vlen = stun_attr_len_at(msg, msg->mi256_offset);
 	if (vlen < STUN_MI256_MIN || vlen > STUN_MI256_MAX || vlen % 4)
 		return -EBADMSG;
-	return stun_check_mac(msg, "SHA256", msg->mi256_offset, vlen, key, key_len);
+	return stun_check_mac(msg, HMAC_DIGEST_SHA256, msg->mi256_offset, vlen, key, key_len);
 }
 
 /* Appends an integrity attribute of `vlen` bytes and fills it in. */
-static void stun_build_mac(struct stun_builder *b, uint16_t type, const char *digest,
+static void stun_build_mac(struct stun_builder *b, uint16_t type, enum hmac_digest digest,
 			   size_t vlen, const uint8_t *key, size_t key_len)
 {
 	static const uint8_t zero[32];
@@ -179,12 +170,12 @@ static void stun_build_mac(struct stun_builder *b, uint16_t type, const char *di
 
 void stun_build_integrity(struct stun_builder *b, const uint8_t *key, size_t key_len)
 {
-	stun_build_mac(b, STUN_ATTR_MESSAGE_INTEGRITY, "SHA1", STUN_MI_LEN, key, key_len);
+	stun_build_mac(b, STUN_ATTR_MESSAGE_INTEGRITY, HMAC_DIGEST_SHA1, STUN_MI_LEN, key, key_len);
 }
 
 void stun_build_integrity_sha256(struct stun_builder *b, const uint8_t *key, size_t key_len)
 {
-	stun_build_mac(b, STUN_ATTR_MESSAGE_INTEGRITY_SHA256, "SHA256", STUN_MI256_MAX,
+	stun_build_mac(b, STUN_ATTR_MESSAGE_INTEGRITY_SHA256, HMAC_DIGEST_SHA256, STUN_MI256_MAX,
 		       key, key_len);
 }
 
@@ -206,31 +197,33 @@ void stun_build_fingerprint(struct stun_builder *b)
 
 /* key = H(username ":" realm ":" password), RFC 8489 section 9.2.2. The
  * inputs are expected already processed with OpaqueString (RFC 8265). */
-static void stun_long_term_key(const EVP_MD *md, const char *u, size_t ulen, const char *r,
+static void stun_long_term_key(enum hmac_digest d, const char *u, size_t ulen, const char *r,
 			       size_t rlen, const char *p, size_t plen, uint8_t *out)
 {
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	unsigned int n = 0;
-	bool ok = ctx && EVP_DigestInit_ex(ctx, md, NULL) &&
-		  EVP_DigestUpdate(ctx, u, ulen) && EVP_DigestUpdate(ctx, ":", 1) &&
-		  EVP_DigestUpdate(ctx, r, rlen) && EVP_DigestUpdate(ctx, ":", 1) &&
-		  EVP_DigestUpdate(ctx, p, plen) && EVP_DigestFinal_ex(ctx, out, &n);
-	EVP_MD_CTX_free(ctx);
+	const struct hmac_part parts[] = {
+		{ u, ulen }, { ":", 1 }, { r, rlen }, { ":", 1 }, { p, plen },
+	};
+	uint8_t key[HMAC_OUT_MAX];
+	int n = hmac_digest_parts(d, parts, 5, key);
 	/* The API returns void and libcrypto only fails here when out of
 	 * memory. Fail closed with a key nobody knows, so no MAC verifies; a
 	 * fixed (e.g. zero) key would be one an attacker could use. */
-	if (!ok && RAND_bytes(out, EVP_MD_get_size(md)) != 1)
+	size_t want = d == HMAC_DIGEST_MD5 ? 16 : 32;
+	if (n == (int)want)
+		memcpy(out, key, want);
+	else if (RAND_bytes(out, (int)want) != 1)
 		abort(); /* neither hashing nor randomness works: nothing is safe */
+	OPENSSL_cleanse(key, sizeof(key));
 }
 
 void stun_long_term_key_md5(const char *username, size_t ulen, const char *realm, size_t rlen,
 			    const char *password, size_t plen, uint8_t out[16])
 {
-	stun_long_term_key(EVP_md5(), username, ulen, realm, rlen, password, plen, out);
+	stun_long_term_key(HMAC_DIGEST_MD5, username, ulen, realm, rlen, password, plen, out);
 }
 
 void stun_long_term_key_sha256(const char *username, size_t ulen, const char *realm, size_t rlen,
 			       const char *password, size_t plen, uint8_t out[32])
 {
-	stun_long_term_key(EVP_sha256(), username, ulen, realm, rlen, password, plen, out);
+	stun_long_term_key(HMAC_DIGEST_SHA256, username, ulen, realm, rlen, password, plen, out);
 }
