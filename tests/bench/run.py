@@ -18,13 +18,20 @@ fresh for each group of measurements, measured, and stopped by pid:
     the server's figure minus the forwarder's (the forwarder's RTT is the
     baseline: the same two kernel hops, client -> relay -> peer and back);
   * full allocations per second (401, Allocate, CreatePermission, ChannelBind);
+  * media analysis (ternd only): CPU per relayed packet for RTP payloads
+    (loadgen --rtp: per-allocation SSRC, sequence and timestamp) with
+    media.policy = "off" and "observe", and for payloads the analysis does
+    not look into (--no-media) under "observe"; reported as the ratios
+    observe/off and RTP/non-media (medians of per-repeat ratios);
   * memory per allocation at 1,000 and 10,000 allocations: the server's RSS
     delta plus the kernel's (slab delta from /proc/meminfo and UDP socket
     memory from /proc/net/sockstat), measured after the client's own sockets
     are already open, divided by allocations;
   * with --callgrind (included in the full run): ternd under
     valgrind --tool=callgrind, instructions per relayed packet (total Ir
-    minus an idle run's Ir, over packets relayed).
+    minus an idle run's Ir, over packets relayed), for the usual payloads,
+    for RTP payloads and for non-media payloads: the difference of the last
+    two is the media analysis's instructions per packet.
 Medians and min/max over the repeats are printed as a table and written as
 JSON lines. --quick (what CI runs) takes about a minute with smaller counts
 and one repeat; it makes no timing assertion and exits 0 when everything ran.
@@ -214,7 +221,7 @@ class Server:
         stop(self.proc)
 
 
-def ternd_config(env, port, tls_port, workers, metrics=""):
+def ternd_config(env, port, tls_port, workers, metrics="", media=None):
     tls = ""
     if tls_port:
         tls = (f'tls = {{ listen = [ "127.0.0.1:{tls_port}" ]; '
@@ -231,10 +238,11 @@ def ternd_config(env, port, tls_port, workers, metrics=""):
             'max_lifetime = 3600; };\n'
             'peers = { allow = [ "127.0.0.0/8" ]; };\n'
             'log = { level = "warning"; };\n'
-            f'metrics = {{ listen = "{metrics}"; }};\n' + tls)
+            f'metrics = {{ listen = "{metrics}"; }};\n' +
+            (f'media = {{ policy = "{media}"; }};\n' if media else "") + tls)
 
 
-def start_server(env, kind, tls=False, valgrind=None):
+def start_server(env, kind, tls=False, valgrind=None, media=None):
     if kind == "fwd":
         port = free_ports(1)
         base = random.randrange(PEER_BASE_LO, PEER_BASE_HI - 64)
@@ -249,7 +257,7 @@ def start_server(env, kind, tls=False, valgrind=None):
     if kind == "tern":
         path = os.path.join(env.tmp, f"ternd-{port}.conf")
         with open(path, "w") as f:
-            f.write(ternd_config(env, port, tls_port, env.workers))
+            f.write(ternd_config(env, port, tls_port, env.workers, media=media))
         argv = (valgrind or []) + [env.ternd, "-c", path]
         err = open(os.path.join(env.tmp, f"ternd-{port}.stderr"), "wb")
         p = spawn(argv, stderr=err)
@@ -320,7 +328,7 @@ FULL = dict(repeats=3, data_allocs=64, cpu_rate=20000, cpu_secs=5, lat_rate=500,
 PEERS = 16
 
 
-def m_traffic(env, srv, p, transport, payload, rate, secs, allocs, port=None):
+def m_traffic(env, srv, p, transport, payload, rate, secs, allocs, port=None, extra=()):
     """Fixed offered rate: server CPU per relayed packet, loss, latency."""
     s = {}
 
@@ -335,7 +343,7 @@ def m_traffic(env, srv, p, transport, payload, rate, secs, allocs, port=None):
     target = srv if port is None else Server(srv.kind, srv.proc, port, peer_base=srv.peer_base)
     lines = loadgen(env, target, ["--transport", transport, "--allocs", allocs, "--peers", PEERS,
                                   "--payload", payload, "--mode", "rate", "--rate", rate,
-                                  "--duration", secs], ev)
+                                  "--duration", secs, *extra], ev)
     r = find(lines, "rate")
     cpu = s["c1"] - s["c0"]
     relayed = max(r["relayed"], 1)
@@ -455,7 +463,31 @@ def group_steps(env, kind, p, results, log):
         finally:
             srv.stop()
 
+    def media_group():
+        # RTP payloads with media.policy off (RTP figures only) and observe
+        # (the flow policy too), and non-media payloads under observe (the
+        # first-byte test alone). A fresh ternd per policy, warmed up first.
+        got = {}
+        for policy, runs in (("off", [("media_off", "--rtp")]),
+                             ("observe", [("media_observe", "--rtp"),
+                                          ("media_none", "--no-media")])):
+            srv = start_server(env, kind, media=policy)
+            try:
+                m_traffic(env, srv, p, "udp", 160, p["cpu_rate"], 1, p["data_allocs"],
+                          extra=["--rtp"])
+                for what, flag in runs:
+                    got[what] = m_traffic(env, srv, p, "udp", 160, p["cpu_rate"],
+                                          p["cpu_secs"], p["data_allocs"], extra=[flag])
+                    record(what, got[what])
+            finally:
+                srv.stop()
+        cpu = {k: v["cpu_us_per_pkt"] for k, v in got.items()}
+        record("media", {"observe_over_off": cpu["media_observe"] / cpu["media_off"],
+                         "observe_over_none": cpu["media_observe"] / cpu["media_none"]})
+
     steps = [("udp", udp_group)]
+    if kind == "tern":
+        steps.append(("media", media_group))
     if kind != "fwd":
         steps += [(w, fresh(w)) for w in ["alloc"] + [f"mem{n}" for n in p["mem"]]]
         steps.append(("stream", stream_group))
@@ -471,8 +503,8 @@ def callgrind_total(path):
     raise RuntimeError(f"no totals in {path}")
 
 
-def callgrind_run(env, rate, secs):
-    out = os.path.join(env.tmp, f"callgrind.{rate}.out")
+def callgrind_run(env, rate, secs, extra=(), tag=""):
+    out = os.path.join(env.tmp, f"callgrind.{rate}{tag}.out")
     vg = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-instr=no"]
     srv = start_server(env, "tern", valgrind=vg)
 
@@ -486,7 +518,8 @@ def callgrind_run(env, rate, secs):
 
     try:
         lines = loadgen(env, srv, ["--allocs", 16, "--peers", PEERS, "--payload", 160,
-                                   "--mode", "rate", "--rate", rate, "--duration", secs], ev)
+                                   "--mode", "rate", "--rate", rate, "--duration", secs,
+                                   *extra], ev)
         r = find(lines, "rate")
     finally:
         stop(srv.proc, grace=60)
@@ -502,6 +535,14 @@ def m_callgrind(env, p, log):
         raise RuntimeError("callgrind_control missing")
     load_ir, relayed, out = callgrind_run(env, p["cg_rate"], p["cg_secs"])
     per = (load_ir - idle_ir) / max(relayed, 1)
+    # Media analysis on (RTP under media.policy observe, the default: the
+    # first-byte test, the flow policy, the RTP figures) and off in effect
+    # (payloads the first-byte test sends no further).
+    rtp_ir, rtp_relayed, _ = callgrind_run(env, p["cg_rate"], p["cg_secs"], ["--rtp"], "rtp")
+    none_ir, none_relayed, _ = callgrind_run(env, p["cg_rate"], p["cg_secs"], ["--no-media"],
+                                             "none")
+    per_rtp = (rtp_ir - idle_ir) / max(rtp_relayed, 1)
+    per_none = (none_ir - idle_ir) / max(none_relayed, 1)
     top = ""
     if shutil.which("callgrind_annotate"):
         r = subprocess.run(["callgrind_annotate", "--auto=no", "--inclusive=no",
@@ -510,7 +551,9 @@ def m_callgrind(env, p, log):
         rows = [x for x in r.stdout.splitlines()
                 if re.match(r"\s*[\d,]+ \(", x) and "100.0%" not in x]
         top = "\n".join(rows[:16])
-    d = {"ir_per_pkt": per, "ir_idle": idle_ir, "ir_load": load_ir, "relayed": relayed}
+    d = {"ir_per_pkt": per, "ir_idle": idle_ir, "ir_load": load_ir, "relayed": relayed,
+         "ir_per_pkt_rtp": per_rtp, "ir_per_pkt_nomedia": per_none,
+         "media_ir_per_pkt": per_rtp - per_none}
     log({"server": "tern", "measure": "callgrind", **d, "top": top})
     return d, top
 
@@ -536,6 +579,11 @@ ROWS = [
     ("mem10000_bytes", "bytes/alloc @10k (RSS+kernel)", "low"),
     ("mem10000_rss", "  of which RSS", "low"),
     ("mem10000_kernel", "  of which kernel", "low"),
+    ("media_off.cpu_us_per_pkt", "CPU us/pkt RTP, media off", "low"),
+    ("media_observe.cpu_us_per_pkt", "CPU us/pkt RTP, media observe", "low"),
+    ("media_none.cpu_us_per_pkt", "CPU us/pkt non-media, observe", "low"),
+    ("media.observe_over_off", "media CPU ratio observe/off", "low"),
+    ("media.observe_over_none", "media CPU ratio RTP/non-media", "low"),
     ("udp160.server_cpu_share", "server CPU share @fixed load", "low"),
     ("udp160.client_cpu_share", "loadgen CPU share @fixed load", "low"),
     ("udp160.loss", "loss @fixed load (160 B)", "low"),
@@ -638,9 +686,19 @@ def report_file(path):
     summary = report(results, order)
     if cg:
         print(f"\ncallgrind: ternd {cg['ir_per_pkt']:.0f} instructions per relayed packet "
-              f"({cg['relayed']} relayed)\n{cg.get('top', '')}")
+              f"({cg['relayed']} relayed)")
+        print_media_ir(cg)
+        print(cg.get("top", ""))
     targets(summary)
     return 0
+
+
+def print_media_ir(cg):
+    if "media_ir_per_pkt" not in cg:
+        return
+    print(f"callgrind: media analysis on (RTP, policy observe) {cg['ir_per_pkt_rtp']:.0f}, "
+          f"off (non-media payloads) {cg['ir_per_pkt_nomedia']:.0f} instructions per relayed "
+          f"packet: {cg['media_ir_per_pkt']:+.0f} for the analysis")
 
 
 # --- main ----------------------------------------------------------------------------------
@@ -749,7 +807,9 @@ def main():
     if cg:
         print(f"\ncallgrind: ternd {cg['ir_per_pkt']:.0f} instructions per relayed packet "
               f"(ChannelData 160 B, {cg['relayed']} relayed; Ir of an idle period "
-              f"as long, {cg['ir_idle']:,}, subtracted)\ntop functions (self Ir, traffic period of the load run):\n{top}")
+              f"as long, {cg['ir_idle']:,}, subtracted)")
+        print_media_ir(cg)
+        print(f"top functions (self Ir, traffic period of the load run):\n{top}")
     targets(summary)
     info["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
     log({"summary": {k: v for k, v in summary.items()}, "callgrind": cg, "machine_end": info})
