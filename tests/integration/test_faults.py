@@ -23,11 +23,21 @@ eyes, would keep it), counted as "expired". Each jump is shown to have taken
 effect (a credential expired in real time is accepted after the jump back, a
 fresh one-hour credential is refused after the jump forward), so the test
 cannot pass with libfaketime silently not loaded.
+
+Reload under load with many calls: twelve calls on four workers send
+ChannelData to a peer about to be denied and to one that stays allowed while
+SIGHUP puts a new peers.deny in force: the denied peer hears nothing from
+any call shortly after the reload, every call still relays to the allowed
+one, no allocation ends, every call Refreshes, and permissions to the denied
+peer are refused (test_reload_drain.py covers the same with two counted
+streams and exact loss).
 """
 
 import os
+import select
 import signal
 import subprocess
+import threading
 import time
 
 import pytest
@@ -320,4 +330,110 @@ def test_wall_clock_jumps_neither_expire_nor_extend(ternd_factory, procs, tmp_pa
               f"(monotonic), {d.config['limits']['default_lifetime']} s call relayed throughout")
     finally:
         for x in (long_call, short_call, pl, ps):
+            x.close()
+
+
+# --- reload under load, many calls -------------------------------------------------
+RELOAD_CALLS, RELOAD_PPS = 12, 40      # per call and channel: 960 datagrams/s in all
+
+
+class Spray:
+    """ChannelData from every call to two peers, round robin, paced; each
+    peer's receipts recorded as (monotonic time, call index)."""
+
+    def __init__(self, calls, peers, channels):
+        self.calls, self.peers, self.channels = calls, peers, channels
+        self.got = {i: [] for i in range(len(peers))}
+        self.sent = 0
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._tx, daemon=True)] + [
+            threading.Thread(target=self._rx, args=(i,), daemon=True) for i in range(len(peers))]
+
+    def start(self):
+        for t in self._threads:
+            t.start()
+        return self
+
+    def _tx(self):
+        interval = 1.0 / RELOAD_PPS
+        next_t = time.monotonic()
+        for _ in range(RELOAD_PPS * 120):                  # bounded: two minutes
+            if self._stop.is_set():
+                return
+            for k, c in enumerate(self.calls):
+                for ch in self.channels:
+                    try:
+                        c.t.sock.send(tc.encode_channel_data(ch, b"%d" % k))
+                        self.sent += 1
+                    except OSError:
+                        pass
+            next_t += interval
+            time.sleep(max(0.0, next_t - time.monotonic()))
+
+    def _rx(self, i):
+        sock = self.peers[i].sock
+        while not self._stop.is_set():
+            r, _, _ = select.select([sock], [], [], 0.05)
+            if r:
+                try:
+                    data = sock.recv(65536)
+                except OSError:
+                    continue
+                self.got[i].append((time.monotonic(), int(data)))
+
+    def stop(self):
+        self._stop.set()
+        for t in self._threads:
+            t.join(5)
+
+    def callers_after(self, i, t):
+        return {k for when, k in self.got[i] if when > t}
+
+
+def test_reload_under_load_keeps_every_call_and_cuts_denied_peer(ternd_factory, procs,
+                                                                 tmp_path):
+    d = start_daemon(ternd_factory, procs, tmp_path, workers=4)
+    denied, allowed = tc.UdpPeer("127.0.0.2"), tc.UdpPeer("127.0.0.3")
+    calls = [d.client_for(f"call{k}") for k in range(RELOAD_CALLS)]
+    spray = None
+    try:
+        for c in calls:
+            c.allocate()
+            c.channel_bind(0x4001, denied.addr)
+            c.channel_bind(0x4002, allowed.addr)
+        assert allocations_state(d)["tern_allocations_active"] == RELOAD_CALLS
+        spray = Spray(calls, [denied, allowed], [0x4001, 0x4002]).start()
+        time.sleep(1.0)
+        everyone = set(range(RELOAD_CALLS))
+        assert spray.callers_after(0, 0) == everyone and spray.callers_after(1, 0) == everyone, \
+            "not every call relayed before the reload"
+
+        d.rewrite(lambda cfg: cfg.update(peers=dict(cfg["peers"], deny=["127.0.0.2/32"])))
+        os.kill(d.proc.pid, signal.SIGHUP)
+        d.wait_log("reload: new configuration in force")
+        t_applied = time.monotonic()
+        time.sleep(1.5)
+        spray.stop()
+        grace = 0.3                  # the workers' mailboxes run just after the log line
+        leaked = spray.callers_after(0, t_applied + grace)
+        assert not leaked, f"calls still relayed to the denied peer after the reload: {leaked}"
+        alive = spray.callers_after(1, t_applied + grace)
+        assert alive == everyone, f"calls that stopped relaying to the allowed peer: " \
+            f"{sorted(everyone - alive)}"
+        print(f"\nreload under load: {spray.sent} datagrams sent by {RELOAD_CALLS} calls on "
+              f"4 workers; denied peer silent from {grace} s after the reload, all "
+              f"{RELOAD_CALLS} calls still relaying to the allowed one")
+        state = allocations_state(d)
+        assert state["tern_allocations_active"] == RELOAD_CALLS, state
+        m = metrics(d.metrics_url)
+        assert metric(m, "tern_allocations_ended_total") == 0, "an allocation ended"
+        for c in calls:
+            assert c.refresh() > 0
+            with pytest.raises(tc.TurnError) as e:
+                c.create_permission(denied.addr)
+            assert e.value.code == 403
+    finally:
+        if spray is not None:
+            spray.stop()
+        for x in calls + [denied, allowed]:
             x.close()
