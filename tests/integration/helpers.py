@@ -83,3 +83,16 @@ def sanitized_binary(path):
     several times slower, so tests relax those two kinds of checks."""
     with open(path, "rb") as f:
         return b"__asan_init" in f.read()
+
+
+def under_valgrind():
+    """True when the daemons run under valgrind ($TERN_WRAP, see conftest
+    and tests/valgrind.sh): some 20-50 times slower, and their RSS is
+    valgrind's, not ours."""
+    return "valgrind" in os.environ.get("TERN_WRAP", "")
+
+
+def slowed(path):
+    """True when ternd at path runs slowed down (ASan build or valgrind):
+    tests relax timing bounds then, never correctness checks."""
+    return under_valgrind() or sanitized_binary(path)
