@@ -7,17 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct allocation *allocation_new(uint16_t max_perms, uint16_t max_channels)
+#define TABLE_FIRST_SLOTS 2
+
+struct allocation *allocation_new(uint16_t max_perms, uint16_t max_channels, size_t username_max)
 {
-	struct allocation *a = calloc(1, sizeof(*a));
+	struct allocation *a = calloc(1, sizeof(*a) + username_max + 1);
 	if (!a)
 		return NULL;
-	a->perms = calloc(max_perms, sizeof(*a->perms));
-	a->channels = calloc(max_channels, sizeof(*a->channels));
-	if (!a->perms || !a->channels) {
-		allocation_free(a);
-		return NULL;
-	}
 	a->max_perms = max_perms;
 	a->max_channels = max_channels;
 	for (unsigned i = 0; i < 2; i++)
@@ -41,6 +37,36 @@ struct turn_relay *allocation_relay(struct allocation *a, int family)
 		if (a->relay[i].addr.ss_family == family)
 			return &a->relay[i];
 	return NULL;
+}
+
+/* Doubles a table of `elem`-byte slots up to `max` (new slots zeroed);
+ * -ENOSPC at the limit, -ENOMEM if realloc fails (the table is kept). */
+static int table_grow(void **table, uint16_t *cap, uint16_t max, size_t elem)
+{
+	if (*cap >= max)
+		return -ENOSPC;
+	unsigned want = *cap ? 2u * *cap : TABLE_FIRST_SLOTS;
+	uint16_t next = (uint16_t)(want < max ? want : max);
+	void *t = realloc(*table, (size_t)next * elem);
+	if (!t)
+		return -ENOMEM;
+	memset((char *)t + (size_t)*cap * elem, 0, (size_t)(next - *cap) * elem);
+	*table = t;
+	*cap = next;
+	return 0;
+}
+
+int allocation_reserve_permissions(struct allocation *a, uint16_t extra)
+{
+	if (a->n_perms + extra > a->max_perms)
+		return -ENOSPC;
+	while (a->cap_perms < a->n_perms + extra) {
+		int e = table_grow((void **)&a->perms, &a->cap_perms, a->max_perms,
+				   sizeof(*a->perms));
+		if (e < 0)
+			return e;
+	}
+	return 0;
 }
 
 static bool perm_matches(const struct turn_permission *p, const struct sockaddr_storage *peer)
@@ -77,8 +103,9 @@ int allocation_permit(struct allocation *a, const struct sockaddr_storage *peer,
 {
 	struct turn_permission *p = perm_find(a, peer);
 	if (!p) {
-		if (a->n_perms >= a->max_perms)
-			return -ENOSPC;
+		int e = allocation_reserve_permissions(a, 1);
+		if (e < 0)
+			return e;
 		p = &a->perms[a->n_perms++];
 		size_t len;
 		const uint8_t *ip = sockaddr_ip_bytes(peer, &len);
@@ -93,7 +120,7 @@ int allocation_permit(struct allocation *a, const struct sockaddr_storage *peer,
 const struct turn_channel *allocation_channel_by_number(const struct allocation *a,
 							 uint16_t number, uint64_t now_ms)
 {
-	for (uint16_t i = 0; i < a->max_channels; i++) {
+	for (uint16_t i = 0; i < a->cap_channels; i++) {
 		const struct turn_channel *c = &a->channels[i];
 		if (c->number == number)
 			return c->expires_ms > now_ms ? c : NULL;
@@ -105,7 +132,7 @@ const struct turn_channel *allocation_channel_by_peer(const struct allocation *a
 						       const struct sockaddr_storage *peer,
 						       uint64_t now_ms)
 {
-	for (uint16_t i = 0; i < a->max_channels; i++) {
+	for (uint16_t i = 0; i < a->cap_channels; i++) {
 		const struct turn_channel *c = &a->channels[i];
 		if (c->number && sockaddr_equal(&c->peer, peer))
 			return c->expires_ms > now_ms ? c : NULL;
@@ -116,8 +143,14 @@ const struct turn_channel *allocation_channel_by_peer(const struct allocation *a
 int allocation_bind_channel(struct allocation *a, uint16_t number,
 			    const struct sockaddr_storage *peer, uint64_t now_ms)
 {
+	/* The permission this installs must not fail after the channel is in. */
+	if (!perm_find(a, peer)) {
+		int e = allocation_reserve_permissions(a, 1);
+		if (e < 0)
+			return e;
+	}
 	struct turn_channel *free_slot = NULL, *same = NULL;
-	for (uint16_t i = 0; i < a->max_channels; i++) {
+	for (uint16_t i = 0; i < a->cap_channels; i++) {
 		struct turn_channel *c = &a->channels[i];
 		if (!c->number) {
 			if (!free_slot)
@@ -131,8 +164,14 @@ int allocation_bind_channel(struct allocation *a, uint16_t number,
 			return -EEXIST; /* still bound, or in its quiet time, elsewhere */
 	}
 	struct turn_channel *c = same ? same : free_slot;
-	if (!c)
-		return -ENOSPC;
+	if (!c) {
+		uint16_t first_new = a->cap_channels;
+		int e = table_grow((void **)&a->channels, &a->cap_channels, a->max_channels,
+				   sizeof(*a->channels));
+		if (e < 0)
+			return e;
+		c = &a->channels[first_new];
+	}
 	c->number = number;
 	c->peer = *peer;
 	c->expires_ms = now_ms + TURN_CHANNEL_MS;
@@ -148,7 +187,7 @@ void allocation_expire(struct allocation *a, uint64_t now_ms)
 		else
 			i++;
 	}
-	for (uint16_t i = 0; i < a->max_channels; i++) {
+	for (uint16_t i = 0; i < a->cap_channels; i++) {
 		struct turn_channel *c = &a->channels[i];
 		if (c->number && c->expires_ms + TURN_CHANNEL_QUIET_MS <= now_ms)
 			memset(c, 0, sizeof(*c));

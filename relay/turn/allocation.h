@@ -2,8 +2,9 @@
  * two relayed transport addresses (IPv4 and IPv6, for dual-stack
  * allocations), permissions, channels and timers. Owned by the worker that
  * received the Allocate; nothing here is touched by another thread.
- * Permission and channel tables are sized when the allocation is made and
- * never grow, so the relay path allocates nothing. */
+ * Permission and channel tables start empty and grow by doubling, up to the
+ * configured maxima, only in CreatePermission and ChannelBind: most calls
+ * use one or two peers, and the relay path never allocates. */
 #ifndef TERN_RELAY_ALLOCATION_H
 #define TERN_RELAY_ALLOCATION_H
 
@@ -70,8 +71,8 @@ struct allocation {
 	unsigned n_relay;
 	bool dont_fragment;
 
-	/* Credential: the username that made it, its key, and its hard end. */
-	char username[CRED_MAX_USERNAME + 1];
+	/* Credential: the username that made it (`username`, at the end), its
+	 * key, and its hard end. */
 	size_t username_len;
 	size_t user_id_off, user_id_len; /* the user id inside username */
 	uint8_t key[32];                /* long-term key (MD5: 16 bytes, SHA-256: 32) */
@@ -80,9 +81,10 @@ struct allocation {
 
 	uint64_t created_ms, expires_ms;
 
-	uint16_t max_perms, max_channels;
-	struct turn_permission *perms;  /* max_perms slots */
-	struct turn_channel *channels;  /* max_channels slots */
+	uint16_t max_perms, max_channels;  /* configured limits */
+	uint16_t cap_perms, cap_channels;  /* slots allocated so far */
+	struct turn_permission *perms;  /* cap_perms slots, n_perms in use */
+	struct turn_channel *channels;  /* cap_channels slots, number 0 = free */
 	uint16_t n_perms;
 
 	struct turn_cached_response allocate_response;  /* for Allocate retransmissions */
@@ -94,11 +96,13 @@ struct allocation {
 
 	/* Media assurance: flows and RTP streams seen (relay/turn/media.h). */
 	struct media_state media;
+	char username[];                /* username_len bytes and a NUL */
 };
 
-/* Makes an allocation with room for the given numbers of permissions and
- * channels; NULL on ENOMEM. */
-struct allocation *allocation_new(uint16_t max_perms, uint16_t max_channels);
+/* Makes an allocation allowed the given numbers of permissions and
+ * channels, with room for a username of up to username_max bytes (and a
+ * NUL); NULL on ENOMEM. */
+struct allocation *allocation_new(uint16_t max_perms, uint16_t max_channels, size_t username_max);
 void allocation_free(struct allocation *a);
 
 /* The relay of the given family, or NULL. */
@@ -107,8 +111,13 @@ struct turn_relay *allocation_relay(struct allocation *a, int family);
 /* Permissions are per IP address (port ignored). */
 bool allocation_permitted(const struct allocation *a, const struct sockaddr_storage *peer,
 			  uint64_t now_ms);
-/* Installs or refreshes; -ENOSPC when the table is full. */
+/* Installs or refreshes; -ENOSPC when the table is full, -ENOMEM when it
+ * could not grow. */
 int allocation_permit(struct allocation *a, const struct sockaddr_storage *peer, uint64_t now_ms);
+/* Makes room for `extra` more permissions, so that installing them cannot
+ * fail halfway (CreatePermission is all or nothing): 0, -ENOSPC beyond the
+ * limit, -ENOMEM. */
+int allocation_reserve_permissions(struct allocation *a, uint16_t extra);
 /* True if allocation_permit would succeed for this peer. */
 bool allocation_can_permit(const struct allocation *a, const struct sockaddr_storage *peer,
 			   uint64_t now_ms);
@@ -120,7 +129,8 @@ const struct turn_channel *allocation_channel_by_peer(const struct allocation *a
 						       const struct sockaddr_storage *peer,
 						       uint64_t now_ms);
 /* ChannelBind (RFC 8656 section 11.2): 0, -EEXIST when the number is bound to
- * another peer or the peer to another number (400), -ENOSPC when full (508). */
+ * another peer or the peer to another number (400), -ENOSPC when full (508),
+ * -ENOMEM when the table could not grow. */
 int allocation_bind_channel(struct allocation *a, uint16_t number,
 			    const struct sockaddr_storage *peer, uint64_t now_ms);
 

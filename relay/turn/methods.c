@@ -193,7 +193,7 @@ void turn_handle_allocate(struct turn_server *s, struct turn_req *req)
 	struct allocation *a = NULL;
 	if (!code) {
 		a = allocation_new((uint16_t)conf->permissions_per_allocation,
-				   (uint16_t)conf->channels_per_allocation);
+				   (uint16_t)conf->channels_per_allocation, req->username_len);
 		code = a ? fill_allocation(s, req, a) : 508;
 	}
 	if (!code) {
@@ -316,7 +316,7 @@ void turn_handle_create_permission(struct turn_server *s, struct turn_req *req)
 	}
 	if (!code && n == 0)
 		code = 400;
-	if (!code && a->n_perms + fresh > a->max_perms)
+	if (!code && allocation_reserve_permissions(a, fresh) < 0)
 		code = 508;
 	for (size_t i = 0; i < n && !code; i++)
 		if (allocation_permit(a, &peers[i], s->now_ms) < 0)

@@ -134,7 +134,7 @@ void turn_audit_refused(struct turn_server *s, const struct turn_req *req,
 static uint16_t live_channels(const struct allocation *a, uint64_t now_ms)
 {
 	uint16_t n = 0;
-	for (uint16_t i = 0; i < a->max_channels; i++)
+	for (uint16_t i = 0; i < a->cap_channels; i++)
 		if (a->channels[i].number && a->channels[i].expires_ms > now_ms)
 			n++;
 	return n;

@@ -116,7 +116,7 @@ static void prune_denied(struct turn_server *s, struct allocation *a)
 		else
 			a->perms[i] = a->perms[--a->n_perms];
 	}
-	for (uint16_t i = 0; i < a->max_channels; i++) {
+	for (uint16_t i = 0; i < a->cap_channels; i++) {
 		struct turn_channel *c = &a->channels[i];
 		if (c->number && peer_policy_check(policy, &c->peer) != PEER_ALLOWED)
 			memset(c, 0, sizeof(*c));

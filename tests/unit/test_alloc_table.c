@@ -15,7 +15,7 @@
 
 static struct allocation *make(const char *addr, int listener)
 {
-	struct allocation *a = allocation_new(1, 1);
+	struct allocation *a = allocation_new(1, 1, 16);
 	assert_non_null(a);
 	a->client.transport = TURN_UDP;
 	a->client.listener = listener;
@@ -36,7 +36,7 @@ static struct turn_client tuple(const char *addr, int listener)
 /* An IPv4 client numbered i: distinct addresses and ports. */
 static struct allocation *make_nth(size_t i)
 {
-	struct allocation *a = allocation_new(1, 1);
+	struct allocation *a = allocation_new(1, 1, 16);
 	assert_non_null(a);
 	uint8_t ip[4] = { 203, 0, (uint8_t)(i >> 8), (uint8_t)i };
 	sockaddr_from_bytes(&a->client.addr, AF_INET, ip, (uint16_t)(1024 + i % 7));
