@@ -4,10 +4,17 @@ pid at teardown, pass or fail. On failure a daemon's stderr is printed.
 
 Binaries: $TERND (default <repo>/build/relay/io/ternd) and $TERNCTL (default
 <repo>/build/auth/ternctl).
+
+$TERN_WRAP (tests/valgrind.sh), e.g. "valgrind --error-exitcode=99
+--log-file=DIR/vg.%p", is put in front of every ternd and ternctl a test
+starts, wherever the binary sits in the command line (after unshare,
+systemd-socket-activate, ...); valgrind execs in place, so the pid stays the
+daemon's. Waits for start and stop are then longer (helpers.slowed()).
 """
 
 import os
 import random
+import shlex
 import signal
 import socket
 import subprocess
@@ -24,13 +31,47 @@ TERND = os.environ.get("TERND", os.path.join(REPO, "build", "relay", "io", "tern
 TERNCTL = os.environ.get("TERNCTL", os.path.join(REPO, "build", "auth", "ternctl"))
 
 RELAY_BLOCK_LOW, RELAY_BLOCK_HIGH = 20000, 30000  # below the ephemeral range
+WRAP = shlex.split(os.environ.get("TERN_WRAP", ""))
 SECRET = "integration-secret-0123456789abcdef"
 SECRET2 = "rotated-in-secret-fedcba9876543210"
 REALM = "tern.test"
-STOP_GRACE = 5.0
-READY_TRIES = 100
+# Under $TERN_WRAP a daemon starts slowly and checks for leaks at exit.
+STOP_GRACE = 30.0 if WRAP else 5.0
+READY_TRIES = 400 if WRAP else 100
 READY_INTERVAL = 0.1
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+
+# --- $TERN_WRAP -------------------------------------------------------------------
+def _ours(arg):
+    if not isinstance(arg, (str, os.PathLike)):
+        return False
+    arg = os.fspath(arg)
+    return arg in (TERND, TERNCTL) or (
+        os.path.isabs(arg) and os.path.realpath(arg) in _OURS_REAL)
+
+
+def wrap_argv(argv):
+    """argv with $TERN_WRAP inserted before the first ternd or ternctl."""
+    if not WRAP or isinstance(argv, (str, bytes)):
+        return argv
+    argv = list(argv)
+    for i, arg in enumerate(argv):
+        if _ours(arg):
+            return argv[:i] + WRAP + argv[i:]
+    return argv
+
+
+if WRAP:
+    # Every start goes through Popen (subprocess.run, Proc, helpers of other
+    # modules): one patch covers them all, only when $TERN_WRAP is set.
+    _OURS_REAL = {os.path.realpath(TERND), os.path.realpath(TERNCTL)}
+    _popen_init = subprocess.Popen.__init__
+
+    def _wrapped_popen_init(self, args, *a, **kw):
+        _popen_init(self, wrap_argv(args), *a, **kw)
+
+    subprocess.Popen.__init__ = _wrapped_popen_init
 
 
 # --- ports -------------------------------------------------------------------
