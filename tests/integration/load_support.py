@@ -59,10 +59,15 @@ def log_lines(proc):
     return proc.stderr_text().count("\n")
 
 
-def metrics(url):
-    """{'name{labels}': value} from ternd's /metrics, or {} if it does not answer."""
-    status, body = http_get(url + "/metrics")
-    return parse_metrics(body) if status == 200 else {}
+def metrics(url, tries=3):
+    """{'name{labels}': value} from ternd's /metrics; raises AssertionError
+    (with the reason) if it does not answer 200 in `tries` attempts."""
+    for _ in range(tries):
+        status, body = http_get(url + "/metrics")
+        if status == 200:
+            return parse_metrics(body)
+        time.sleep(0.2)
+    raise AssertionError(f"{url}/metrics did not answer: {status} {body[:200]}")
 
 
 def metric(samples, name):

@@ -53,6 +53,7 @@ RESTART_BOUND_S = 10.0 if SANITIZED else 5.0
 UDP_CALLS, TCP_CALLS = 6, 2
 FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 DAY = 86400
+POLL_S = 0.02             # restart polling: the restart time's resolution
 TICK_SLACK = 2.5           # expiry runs on a 1 s timer; allow two ticks and a margin
 
 
@@ -60,10 +61,10 @@ TICK_SLACK = 2.5           # expiry runs on a 1 s timer; allow two ticks and a m
 def wait_serving(server, proc, bound):
     """Seconds until a UDP Binding to server is answered (bounded polling)."""
     start = time.monotonic()
-    for _ in range(int(bound / 0.02) + 1):
+    for _ in range(int(bound / POLL_S) + 1):
         if not proc.alive():
             raise AssertionError(f"restarted ternd exited: {proc.stderr_text()[-3000:]}")
-        with tc.TurnClient(server, "udp", timeout=0.05) as c:
+        with tc.TurnClient(server, "udp", timeout=POLL_S) as c:
             try:
                 if c.binding() is not None:
                     return time.monotonic() - start
@@ -71,7 +72,7 @@ def wait_serving(server, proc, bound):
                 pass
         if time.monotonic() - start > bound:
             break
-        time.sleep(0.01)
+        time.sleep(POLL_S / 4)
     raise AssertionError(f"ternd not serving {bound} s after the restart")
 
 
@@ -147,7 +148,7 @@ def test_sigkill_under_load_restarts_clean(ternd_factory, procs, tmp_path):
         took = wait_serving(d.udp4, new, RESTART_BOUND_S)
         print(f"\nSIGKILL with {UDP_CALLS} UDP calls streaming ({streams[0].rate}"
               f" pps each way) and {TCP_CALLS} TCP calls: serving again {took * 1000:.0f} ms "
-              f"after the restart ({(time.monotonic() - t_kill) * 1000:.0f} ms after the kill)")
+              f"after the restart (polled every {POLL_S * 1000:.0f} ms)")
         assert took <= RESTART_BOUND_S
 
         # Fresh state, as the metrics endpoint and the pid file show it.
@@ -163,9 +164,14 @@ def test_sigkill_under_load_restarts_clean(ternd_factory, procs, tmp_path):
         time.sleep(1.0)
         for s in streams:
             s.stop(settle=0.0)
-        late = [(i, s.last_up() - t_kill, s.last_down() - t_kill) for i, s in enumerate(streams)
-                if s.last_up() > t_kill or s.last_down() > t_kill]
-        assert not late, f"old streams relayed after the kill (index, up s, down s): {late}"
+        # Receipt times are taken when the reader thread gets to a datagram:
+        # what the old process relayed just before dying may be read a little
+        # after the kill, so judge from shortly after the new process serves.
+        t_check = t_kill + took + 0.2
+        late = [(i, s.last_up() - t_check, s.last_down() - t_check)
+                for i, s in enumerate(streams)
+                if s.last_up() > t_check or s.last_down() > t_check]
+        assert not late, f"old streams relayed after the restart (index, up s, down s): {late}"
         quiet = log_lines(new) - lines_at_start
         assert quiet <= 2, f"{quiet} log lines for stale traffic:\n{new.stderr_text()[-2000:]}"
 
@@ -401,7 +407,8 @@ def test_reload_under_load_keeps_every_call_and_cuts_denied_peer(ternd_factory, 
             c.allocate()
             c.channel_bind(0x4001, denied.addr)
             c.channel_bind(0x4002, allowed.addr)
-        assert allocations_state(d)["tern_allocations_active"] == RELOAD_CALLS
+        state = allocations_state(d)
+        assert state["tern_allocations_active"] == RELOAD_CALLS, state
         spray = Spray(calls, [denied, allowed], [0x4001, 0x4002]).start()
         time.sleep(1.0)
         everyone = set(range(RELOAD_CALLS))
