@@ -83,6 +83,13 @@ def percentile(values, p):
     return v[k]
 
 
+def show(capsys, *lines):
+    """Prints measured figures so that they reach the test log even under
+    `pytest -q` (capture is suspended for the moment), as run.sh runs it."""
+    with capsys.disabled():
+        print("\n" + "\n".join(lines), flush=True)
+
+
 def ms(seconds):
     return "n/a" if seconds is None else f"{seconds * 1000:.2f} ms"
 

@@ -45,7 +45,7 @@ import pytest
 import helpers as h
 import turnclient as tc
 from conftest import SECRET, TERND, Ternd, relay_range, wait_for_binding
-from load_support import log_lines, metric, metrics
+from load_support import log_lines, metric, metrics, show
 from test_reload_drain import Stream, start_daemon, ternctl
 
 SANITIZED = h.sanitized_binary(TERND) if os.access(TERND, os.X_OK) else False
@@ -106,7 +106,7 @@ def allocations_state(d):
         "tern_allocations_active", "tern_allocations_created_total", "tern_relay_ports_in_use")}
 
 
-def test_sigkill_under_load_restarts_clean(ternd_factory, procs, tmp_path):
+def test_sigkill_under_load_restarts_clean(ternd_factory, procs, tmp_path, capsys):
     lo, hi = relay_range(UDP_CALLS + TCP_CALLS)
 
     def edit(cfg):
@@ -146,9 +146,10 @@ def test_sigkill_under_load_restarts_clean(ternd_factory, procs, tmp_path):
         new.check_exit = True
         d.proc = new
         took = wait_serving(d.udp4, new, RESTART_BOUND_S)
-        print(f"\nSIGKILL with {UDP_CALLS} UDP calls streaming ({streams[0].rate}"
-              f" pps each way) and {TCP_CALLS} TCP calls: serving again {took * 1000:.0f} ms "
-              f"after the restart (polled every {POLL_S * 1000:.0f} ms)")
+        show(capsys, f"SIGKILL with {UDP_CALLS} UDP calls streaming ({streams[0].rate}"
+                     f" pps each way) and {TCP_CALLS} TCP calls: serving again "
+                     f"{took * 1000:.0f} ms after the restart (polled every "
+                     f"{POLL_S * 1000:.0f} ms)")
         assert took <= RESTART_BOUND_S
 
         # Fresh state, as the metrics endpoint and the pid file show it.
@@ -238,7 +239,8 @@ class FakeClock:
 
 def start_faketime_ternd(ternd_factory, procs, tmp_path, clock):
     if not os.path.exists(FAKETIME_LIB):
-        pytest.fail(f"{FAKETIME_LIB} missing: apt-get install faketime (scripts/install-deps.sh test)")
+        pytest.fail(f"{FAKETIME_LIB} missing: apt-get install faketime "
+                    "(scripts/install-deps.sh test installs it)")
     preload = [FAKETIME_LIB]
     if SANITIZED:
         runtime = asan_runtime(TERND)
@@ -289,7 +291,7 @@ def channel_works(c, peer, channel, tag):
     return c.recv_data(1.0) == ("channel", channel, b"down " + tag)
 
 
-def test_wall_clock_jumps_neither_expire_nor_extend(ternd_factory, procs, tmp_path):
+def test_wall_clock_jumps_neither_expire_nor_extend(ternd_factory, procs, tmp_path, capsys):
     clock = FakeClock(str(tmp_path / "faketime.rc"))
     d = start_faketime_ternd(ternd_factory, procs, tmp_path, clock)
     long_call = client_with(d, ttl=2 * DAY, user="long")
@@ -332,8 +334,9 @@ def test_wall_clock_jumps_neither_expire_nor_extend(ternd_factory, procs, tmp_pa
             "the jump forward ended a call early"
         assert long_call.refresh() == d.config["limits"]["default_lifetime"]
         assert ended(d, "expired") == 1 and ended(d, "credential") == 0
-        print(f"\nwall clock -1 day then +1 day: {lifetime} s call ended on time "
-              f"(monotonic), {d.config['limits']['default_lifetime']} s call relayed throughout")
+        show(capsys, f"wall clock -1 day then +1 day: the {lifetime} s call ended on time "
+                     f"(monotonic), the {d.config['limits']['default_lifetime']} s call "
+                     f"relayed throughout")
     finally:
         for x in (long_call, short_call, pl, ps):
             x.close()
@@ -397,7 +400,7 @@ class Spray:
 
 
 def test_reload_under_load_keeps_every_call_and_cuts_denied_peer(ternd_factory, procs,
-                                                                 tmp_path):
+                                                                 tmp_path, capsys):
     d = start_daemon(ternd_factory, procs, tmp_path, workers=4)
     denied, allowed = tc.UdpPeer("127.0.0.2"), tc.UdpPeer("127.0.0.3")
     calls = [d.client_for(f"call{k}") for k in range(RELOAD_CALLS)]
@@ -427,9 +430,9 @@ def test_reload_under_load_keeps_every_call_and_cuts_denied_peer(ternd_factory, 
         alive = spray.callers_after(1, t_applied + grace)
         assert alive == everyone, f"calls that stopped relaying to the allowed peer: " \
             f"{sorted(everyone - alive)}"
-        print(f"\nreload under load: {spray.sent} datagrams sent by {RELOAD_CALLS} calls on "
-              f"4 workers; denied peer silent from {grace} s after the reload, all "
-              f"{RELOAD_CALLS} calls still relaying to the allowed one")
+        show(capsys, f"reload under load: {spray.sent} datagrams sent by {RELOAD_CALLS} calls "
+                     f"on 4 workers; denied peer silent from {grace} s after the reload, "
+                     f"all {RELOAD_CALLS} calls still relaying to the allowed one")
         state = allocations_state(d)
         assert state["tern_allocations_active"] == RELOAD_CALLS, state
         m = metrics(d.metrics_url)

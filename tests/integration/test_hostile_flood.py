@@ -34,7 +34,7 @@ import pytest
 import turnclient as tc
 from conftest import TERND
 from helpers import sanitized_binary
-from load_support import RssSampler, legit_cycle, log_lines, metric, metrics, ms, percentile
+from load_support import RssSampler, legit_cycle, log_lines, metric, metrics, ms, percentile, show
 
 FLOOD_PACKETS = 100000
 FLOOD_RATE = 12500          # datagrams per second: 100k in 8 s
@@ -62,7 +62,7 @@ def summary(proc):
     return json.loads(lines[-1])
 
 
-def test_legitimate_calls_succeed_under_flood(ternd_factory, procs):
+def test_legitimate_calls_succeed_under_flood(ternd_factory, procs, capsys):
     sanitized = sanitized_binary(TERND)
     d = ternd_factory.start(workers=2, relay_ports=400, edit=flood_config)
     host, port = d.udp4
@@ -116,20 +116,20 @@ def test_legitimate_calls_succeed_under_flood(ternd_factory, procs):
         "tern_rate_limited_total", "tern_malformed_total", "tern_auth_failures_total",
         "tern_stream_refused_total", "tern_stream_timed_out_total")}
     cap_kb = ASAN_RSS_CAP_KB if sanitized else min(RSS_CAP_KB, base_kb + RSS_GROWTH_KB)
-    print(f"\nflood: UDP {u['sent']} datagrams ({u['sent_bytes']} B, {u['send_errors']} send "
-          f"errors) from {u['sources']} sources in {u['seconds']} s, {u['answers']} answers "
-          f"({u['answer_bytes']} B, {u['answer_bytes'] / max(1, u['sent_bytes']):.2f} B out per "
-          f"B in); TCP {t['connections']} connections "
-          f"({t['connect_errors']} refused) from {t['sources']} sources in {t['seconds']} s, "
-          f"at most {t['max_open']} open")
-    print(f"ternd counters during the flood: {delta}")
-    print(f"legitimate calls: {len(ok)}/{len(results)} succeeded ({rate:.1%}) in "
-          f"{legit_seconds:.1f} s; failures by step {failures or 'none'}; "
-          f"relay round trip p50 {ms(percentile(rtts, 50))}, p99 {ms(percentile(rtts, 99))} "
-          f"over {len(rtts)} echoes")
-    print(f"ternd RSS: idle {base_kb} kB, peak {sampler.peak_kb} kB over "
-          f"{len(sampler.samples)} samples (bound {cap_kb} kB{', ASan build' if sanitized else ''}); "
-          f"log lines during the flood: {lines_during}")
+    show(capsys,
+         f"flood: UDP {u['sent']} datagrams ({u['sent_bytes']} B, {u['send_errors']} send "
+         f"errors) from {u['sources']} sources in {u['seconds']} s, {u['answers']} answers "
+         f"({u['answer_bytes']} B, {u['answer_bytes'] / max(1, u['sent_bytes']):.2f} B out "
+         f"per B in); TCP {t['connections']} connections ({t['connect_errors']} refused) "
+         f"from {t['sources']} sources in {t['seconds']} s, at most {t['max_open']} open",
+         f"ternd counters during the flood: {delta}",
+         f"legitimate calls: {len(ok)}/{len(results)} succeeded ({rate:.1%}) in "
+         f"{legit_seconds:.1f} s; failures by step {failures or 'none'}; relay round trip "
+         f"p50 {ms(percentile(rtts, 50))}, p99 {ms(percentile(rtts, 99))} over {len(rtts)} "
+         f"echoes",
+         f"ternd RSS: idle {base_kb} kB, peak {sampler.peak_kb} kB over "
+         f"{len(sampler.samples)} samples (bound {cap_kb} kB"
+         f"{', ASan build' if sanitized else ''}); log lines during the flood: {lines_during}")
 
     assert u["sent"] >= FLOOD_PACKETS // 2, f"the UDP flood was too small to mean anything: {u}"
     assert t["connections"] >= TCP_CONNECTIONS // 4, f"the TCP flood was too small: {t}"
