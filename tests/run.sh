@@ -2,11 +2,12 @@
 # The single test entry point (README, CI): installs missing build and test
 # dependencies, builds, runs the unit tests and the integration tests, the
 # systemd unit and package checks (tests/packaging), then the unit and
-# integration tests again under ASan+UBSan, then the fuzz targets for a short
-# while. Builds have -Dtest_hooks=true (test-only hooks in ternd).
+# integration tests again under ASan+UBSan, the unit tests and an integration
+# subset under valgrind (tests/valgrind.sh --ci), then the fuzz targets for a
+# short while. Builds have -Dtest_hooks=true (test-only hooks in ternd).
 #
 #   tests/run.sh            everything
-#   tests/run.sh --quick    skip the sanitizer and fuzz stages
+#   tests/run.sh --quick    skip the sanitizer, valgrind and fuzz stages
 #
 # Every stage's tests are counted; the last line printed is exactly
 # "N passed, N failed" (summed over all stages) and the exit status is
@@ -187,6 +188,25 @@ script_tests() {
 	count "$label" "$ok" "$bad"
 }
 
+# valgrind_tests: tests/valgrind.sh --ci on build-tests (the unit tests and
+# an integration subset under memcheck, its logs scanned), counted from its
+# "N passed, N failed" line; without that line, as one failure.
+valgrind_tests() {
+	local out="$REPORTS/valgrind.log"
+	say "valgrind (tests/valgrind.sh --ci)"
+	timeout "$STAGE_TIMEOUT" bash tests/valgrind.sh --ci build-tests 2>&1 | tee "$out"
+	local rc=${PIPESTATUS[0]}
+	local line ok=0 bad=1
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1)
+	if [ -n "$line" ]; then
+		ok=${line%% passed*}
+		bad=${line#*, }
+		bad=${bad%% failed}
+		[ "$rc" -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
+	fi
+	count valgrind "$ok" "$bad"
+}
+
 # one_build DIR LABEL [meson options...]: build, unit, integration.
 one_build() {
 	local dir=$1 label=$2; shift 2
@@ -226,6 +246,7 @@ if [ "$QUICK" -eq 0 ]; then
 	export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 	one_build build-asan asan -Db_sanitize=address,undefined -Db_lundef=false -Dtest_hooks=true
 	unset ASAN_OPTIONS UBSAN_OPTIONS
+	valgrind_tests
 	fuzz_tests
 fi
 

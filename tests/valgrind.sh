@@ -44,17 +44,30 @@ LOGS=${VG_LOGS:-$ROOT/$BUILD/valgrind-logs}
 UNIT_TIMEOUT=${VG_UNIT_TIMEOUT:-1800}
 INTEGRATION_TIMEOUT=${VG_INTEGRATION_TIMEOUT:-14400}
 
-# The CI subset: pytest node ids / files (relative to the repo).
+# The CI subset (about 30 tests, 2-3 s each under valgrind): pytest node ids.
+I=tests/integration
 CI_TESTS=(
-	tests/integration/test_allocate.py
-	tests/integration/test_permissions_channels.py
-	tests/integration/test_relay_udp.py
-	tests/integration/test_relay_tcp.py
-	"tests/integration/test_lifetimes.py::test_refresh_zero_deletes"
-	"tests/integration/test_lifetimes.py::test_tcp_close_deletes_allocation"
-	"tests/integration/test_tls_relay.py::test_tls_relay_both_ways"
-	"tests/integration/test_revocation.py::test_revoke_user_tears_down_on_every_worker"
-	tests/integration/test_ternctl.py
+	"$I/test_allocate.py::test_allocate_succeeds"
+	"$I/test_allocate.py::test_retransmitted_allocate_gets_same_answer"
+	"$I/test_allocate.py::test_even_port_with_reservation"
+	"$I/test_allocate.py::test_message_integrity_sha256"
+	"$I/test_permissions_channels.py::test_channel_bind_installs_permission"
+	"$I/test_permissions_channels.py::test_permissions_per_allocation_limit"
+	"$I/test_permissions_channels.py::test_channels_per_allocation_limit"
+	"$I/test_permissions_channels.py::test_channel_data_over_tcp_is_padded"
+	"$I/test_permissions_channels.py::test_data_from_other_client_relay_via_client_to_client"
+	"$I/test_relay_udp.py::test_send_and_data_indications[w1-c4-r6]"
+	"$I/test_relay_udp.py::test_channel_data[w4-c6-r4]"
+	"$I/test_relay_udp.py::test_dual_stack_allocation[w4]"
+	"$I/test_relay_udp.py::test_many_clients_at_once[w4]"
+	"$I/test_relay_tcp.py::test_send_and_data_indications[w4-c6-r6]"
+	"$I/test_relay_tcp.py::test_channel_data[w1-c4-r4]"
+	"$I/test_relay_tcp.py::test_many_clients_at_once[w4]"
+	"$I/test_lifetimes.py::test_refresh_zero_deletes"
+	"$I/test_lifetimes.py::test_tcp_close_deletes_allocation"
+	"$I/test_tls_relay.py::test_tls_relay_both_ways[w4-alpn-stun.turn]"
+	"$I/test_revocation.py::test_revoke_user_tears_down_on_every_worker"
+	"$I/test_ternctl.py::test_mint_prints_working_credential"
 )
 
 PASSED=0
