@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The single test entry point (README, CI): installs missing build and test
-# dependencies, builds, runs the unit tests and the integration tests, the
-# systemd unit and package checks (tests/packaging), then the unit and
-# integration tests again under ASan+UBSan, the unit tests and an integration
-# subset under valgrind (tests/valgrind.sh --ci), then the fuzz targets for a
-# short while. Builds have -Dtest_hooks=true (test-only hooks in ternd).
+# dependencies, builds a plain and an ASan+UBSan tree, runs the unit tests
+# of both, the integration suite against both at once (separate relay port
+# blocks), the man page, systemd unit and package checks (tests/packaging),
+# the benchmark's quick mode, the unit tests and an integration subset under
+# valgrind (tests/valgrind.sh --ci), then the fuzz targets for a short
+# while. Builds have -Dtest_hooks=true (test-only hooks in ternd).
 #
 #   tests/run.sh            everything
 #   tests/run.sh --quick    skip the sanitizer, valgrind and fuzz stages
@@ -108,15 +109,15 @@ unit_tests() {
 	count "unit ($dir)" $counts
 }
 
-# integration_tests LABEL: pytest, counted from its JUnit XML.
-integration_tests() {
+# integration_run LABEL: pytest against $TERND/$TERNCTL, its output in
+# $REPORTS/LABEL.log and its counts ("passed failed", from the JUnit XML)
+# in $REPORTS/LABEL.counts, so that two suites can run at once.
+integration_run() {
 	local label=$1 xml="$REPORTS/pytest-$1.xml"
-	say "integration tests ($label: TERND=$TERND)"
 	timeout "$STAGE_TIMEOUT" "$PY" -m pytest -q -p no:cacheprovider --junitxml="$xml" \
-		tests/integration
+		tests/integration >"$REPORTS/$label.log" 2>&1
 	local rc=$?
-	local counts
-	counts=$("$PY" - "$xml" "$rc" <<-'EOF'
+	"$PY" - "$xml" "$rc" >"$REPORTS/$label.counts" <<-'EOF'
 		import sys
 		import xml.etree.ElementTree as ET
 		path, rc = sys.argv[1], int(sys.argv[2])
@@ -136,9 +137,14 @@ integration_tests() {
 		    bad += 1  # interrupted, internal error, usage error or timeout
 		print(ok, bad)
 	EOF
-	)
-	# shellcheck disable=SC2086
-	count "integration ($label)" $counts
+}
+
+# integration_report LABEL: prints a finished run's output and counts it.
+integration_report() {
+	say "integration tests ($1)"
+	cat "$REPORTS/$1.log"
+	# shellcheck disable=SC2046
+	count "integration ($1)" $(cat "$REPORTS/$1.counts" 2>/dev/null || echo 0 1)
 }
 
 # fuzz_tests: tests/fuzz/run.sh SECONDS; one test per target. The targets
@@ -207,24 +213,57 @@ valgrind_tests() {
 	count valgrind "$ok" "$bad"
 }
 
-# one_build DIR LABEL [meson options...]: build, unit, integration.
-one_build() {
-	local dir=$1 label=$2; shift 2
-	if ! build "$dir" "$@"; then
-		count "build ($dir)" 0 1
-		return
-	fi
-	unit_tests "$dir"
-	export TERND=$ROOT/$dir/relay/io/ternd TERNCTL=$ROOT/$dir/auth/ternctl
-	integration_tests "$label"
+# The plain build and the sanitizer build (ASan+UBSan). Both have the
+# test-only hooks; build/ is what scripts/run-dev.sh runs.
+PLAIN=build-tests ASAN=build-asan
+san_env() {
+	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+	export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 }
 
 install_missing || count "dependencies" 0 1
 
-# build-tests, not build/: the tests want the test-only hooks compiled in,
-# and build/ is what scripts/run-dev.sh runs.
-one_build build-tests plain -Dtest_hooks=true
-export TERN_BUILD=build-tests
+plain_ok=0 asan_ok=0
+if build "$PLAIN" -Dtest_hooks=true; then plain_ok=1; else count "build ($PLAIN)" 0 1; fi
+if [ "$QUICK" -eq 0 ]; then
+	if build "$ASAN" -Db_sanitize=address,undefined -Db_lundef=false -Dtest_hooks=true; then
+		asan_ok=1
+	else
+		count "build ($ASAN)" 0 1
+	fi
+fi
+[ "$plain_ok" -eq 1 ] && unit_tests "$PLAIN"
+if [ "$asan_ok" -eq 1 ]; then
+	san_env
+	unit_tests "$ASAN"
+	unset ASAN_OPTIONS UBSAN_OPTIONS
+fi
+
+# The two integration suites run at the same time: they mostly wait on
+# timers and sockets, and one after the other they would take most of CI's
+# time. Each gets its own block of relay ports ($TERN_RELAY_BLOCK) so the
+# two never cross; listening ports come from the kernel.
+say "integration tests (plain and asan at once; the output of each follows when both end)"
+pids=()
+if [ "$plain_ok" -eq 1 ]; then
+	(export TERND=$ROOT/$PLAIN/relay/io/ternd TERNCTL=$ROOT/$PLAIN/auth/ternctl \
+		TERN_RELAY_BLOCK=20300-24999
+	 integration_run plain) &
+	pids+=($!)
+fi
+if [ "$asan_ok" -eq 1 ]; then
+	(san_env
+	 export TERND=$ROOT/$ASAN/relay/io/ternd TERNCTL=$ROOT/$ASAN/auth/ternctl \
+		TERN_RELAY_BLOCK=25000-29999
+	 integration_run asan) &
+	pids+=($!)
+fi
+[ ${#pids[@]} -gt 0 ] && wait "${pids[@]}"
+[ "$plain_ok" -eq 1 ] && integration_report plain
+[ "$asan_ok" -eq 1 ] && integration_report asan
+
+export TERND=$ROOT/$PLAIN/relay/io/ternd TERNCTL=$ROOT/$PLAIN/auth/ternctl
+export TERN_BUILD=$PLAIN
 script_tests "man pages" tests/packaging/test_man_complete.sh
 script_tests "systemd units" tests/packaging/test_unit_security.sh
 script_tests packages tests/packaging/test_packages.sh
@@ -242,10 +281,6 @@ bench_smoke() {
 bench_smoke
 
 if [ "$QUICK" -eq 0 ]; then
-	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
-	export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-	one_build build-asan asan -Db_sanitize=address,undefined -Db_lundef=false -Dtest_hooks=true
-	unset ASAN_OPTIONS UBSAN_OPTIONS
 	valgrind_tests
 	fuzz_tests
 fi

@@ -30,7 +30,11 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 TERND = os.environ.get("TERND", os.path.join(REPO, "build", "relay", "io", "ternd"))
 TERNCTL = os.environ.get("TERNCTL", os.path.join(REPO, "build", "auth", "ternctl"))
 
-RELAY_BLOCK_LOW, RELAY_BLOCK_HIGH = 20000, 30000  # below the ephemeral range
+# Relay ports come from a block below the kernel's ephemeral range;
+# $TERN_RELAY_BLOCK=LOW-HIGH narrows it, so that two suites running at once
+# (tests/run.sh runs the plain and the ASan one together) never cross.
+RELAY_BLOCK_LOW, RELAY_BLOCK_HIGH = (
+    int(x) for x in os.environ.get("TERN_RELAY_BLOCK", "20000-30000").split("-"))
 WRAP = shlex.split(os.environ.get("TERN_WRAP", ""))
 SECRET = "integration-secret-0123456789abcdef"
 SECRET2 = "rotated-in-secret-fedcba9876543210"
@@ -104,8 +108,8 @@ def free_port(hosts=("127.0.0.1", "::1"), tries=50):
 
 
 def relay_range(size=200, hosts=("127.0.0.1", "::1"), tries=50):
-    """A random block of `size` UDP ports inside 20000-30000 with nothing
-    bound on any of them."""
+    """A random block of `size` UDP ports inside the relay block (20000-30000
+    unless $TERN_RELAY_BLOCK says) with nothing bound on any of them."""
     for _ in range(tries):
         low = random.randrange(RELAY_BLOCK_LOW, RELAY_BLOCK_HIGH - size)
         if all(_bindable(h, p, socket.SOCK_DGRAM) for p in range(low, low + size)
