@@ -233,6 +233,21 @@ def wait_for_binding(server, proc, tries=READY_TRIES, interval=READY_INTERVAL):
     raise RuntimeError(f"{proc.name} never answered a Binding on {server}")
 
 
+def wait_for_metrics(d, tries=READY_TRIES, interval=READY_INTERVAL):
+    """Bounded wait until ternd's HTTP endpoint accepts a connection: it is
+    opened after the workers answer (a wide gap under valgrind)."""
+    if not d.metrics_url:
+        return
+    host, port = d.metrics_url[len("http://"):].rsplit(":", 1)
+    for _ in range(tries):
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=interval).close()
+            return
+        except OSError:
+            time.sleep(interval)
+    raise RuntimeError(f"{d.proc.name}'s HTTP endpoint {d.metrics_url} never accepted")
+
+
 # --- ternd config --------------------------------------------------------------
 def _lc_value(v):
     if isinstance(v, bool):
@@ -351,6 +366,7 @@ class TerndFactory:
         proc.check_exit = True
         d = Ternd(proc, cfg, path, port, list(secrets))
         wait_for_binding(d.udp4, proc)
+        wait_for_metrics(d)
         return d
 
 

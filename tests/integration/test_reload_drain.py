@@ -27,12 +27,13 @@ import pytest
 import turnclient as tc
 from conftest import (SECRET, SECRET2, TERNCTL, TERND, Ternd, free_port, render_config,
                       wait_for_binding, write_secrets)
-from helpers import relay_channel, wait_until
+from helpers import relay_channel, slowed, wait_until
 from test_systemd_notify import NotifyListener, notify_argv
 
 RATE = 200                 # packets per second, each direction
 RUN_TIMEOUT = 20
 LOG_WAIT = 5.0
+SLOWED = os.access(TERND, os.X_OK) and slowed(TERND)   # ASan or valgrind: wider time bounds
 PAD = b"m" * 160           # roughly an audio frame
 
 
@@ -470,11 +471,12 @@ def test_drain_deadline_ends_live_calls(ternd_factory, procs, tmp_path):
         r = ternctl("drain", "--pidfile", d.pidfile)
         assert r.returncode == 0, r.stderr
         relay_channel(c, p, c.allocation.relay)
-        rc = wait_exit(d.proc, 6)
+        rc = wait_exit(d.proc, 12 if SLOWED else 6)
         elapsed = time.monotonic() - t0
     d.proc.check_exit = False
     assert rc == 0, f"exit {rc}:\n{d.log()[-3000:]}"
-    assert 1.5 <= elapsed <= 4.0, f"exited {elapsed:.1f} s after the drain began (deadline 2 s)"
+    assert 1.5 <= elapsed <= (8.0 if SLOWED else 4.0), \
+        f"exited {elapsed:.1f} s after the drain began (deadline 2 s)"
     assert "drain: deadline reached, stopping" in d.log()
 
 

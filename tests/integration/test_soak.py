@@ -162,7 +162,8 @@ def metrics(d):
     return ms.parse_metrics(body)
 
 
-@pytest.mark.skipif(h.under_valgrind(), reason="RSS under valgrind is valgrind's; the churn is timed")
+@pytest.mark.skipif(h.under_valgrind(),
+                    reason="RSS under valgrind is valgrind's; the churn is timed")
 def test_soak_allocation_churn(soak_ternd):
     d = soak_ternd
     judge_rss = not h.sanitized_binary(TERND)

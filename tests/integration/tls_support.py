@@ -20,7 +20,7 @@ import time
 import pytest
 
 from conftest import (TERND, Ternd, free_port, render_config, wait_for_binding,
-                      _lc_value)
+                      wait_for_metrics, _lc_value)
 import turnclient as tc
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -283,6 +283,7 @@ def start_tls_ternd(ternd_factory, tmp_path, cert, key, cafile=None, workers=1,
     d = TlsTernd(proc, cfg, path, port, [cfg_secret(cfg)], tls_port, live_cert, live_key,
                  cafile)
     wait_for_binding(d.udp4, proc)
+    wait_for_metrics(d)
     assert wait_tcp(d.tls4, 5.0), "TLS listener not accepting"
     return d
 
