@@ -194,13 +194,13 @@ script_tests() {
 	count "$label" "$ok" "$bad"
 }
 
-# valgrind_tests: tests/valgrind.sh --ci on build-tests (the unit tests and
+# valgrind_tests: tests/valgrind.sh --ci on $PLAIN (the unit tests and
 # an integration subset under memcheck, its logs scanned), counted from its
 # "N passed, N failed" line; without that line, as one failure.
 valgrind_tests() {
 	local out="$REPORTS/valgrind.log"
 	say "valgrind (tests/valgrind.sh --ci)"
-	timeout "$STAGE_TIMEOUT" bash tests/valgrind.sh --ci build-tests 2>&1 | tee "$out"
+	timeout "$STAGE_TIMEOUT" bash tests/valgrind.sh --ci "$PLAIN" 2>&1 | tee "$out"
 	local rc=${PIPESTATUS[0]}
 	local line ok=0 bad=1
 	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1)

@@ -18,7 +18,7 @@ exactly, and RSS must stay within RSS_SLACK_KIB of the first sample after
 warm-up (under ASan, whose quarantine holds freed memory, RSS is printed but
 not judged).
 
-CI runs CYCLES cycles (about 35 s). The long soak (scripts/soak.sh) sets
+CI runs CYCLES cycles (about 30 s). The long soak (scripts/soak.sh) sets
 TERN_SOAK_SECONDS: cycles then run until that many seconds have passed, with
 the same checks. Skipped under valgrind: RSS there is valgrind's own and the
 churn is timed."""
@@ -45,7 +45,7 @@ TCP_CLIENTS = 32                    # per cycle: half Refresh 0, half close
 TCP_VANISH = 6                      # per cycle, silent open connections
 TLS_CLIENTS = 10                    # per cycle: half Refresh 0, half close
 VANISH_TTL = 2                      # seconds of credential for vanishing clients
-AUTH_TIMEOUT = 2                    # stream_auth_timeout: a connection without
+AUTH_TIMEOUT = 3                    # stream_auth_timeout: a connection without
                                     # an allocation (it expired) is closed
 IDLE_TIMEOUT = 5                    # stream_idle_timeout (its minimum), a backstop
 QUIET_TIMEOUT = 15.0                # wait for a cycle's allocations to go
