@@ -156,6 +156,12 @@ def sample(d, baseline_fds, kept):
     return fd_count(pid), ts.vm_rss_kib(pid), time.monotonic() - start
 
 
+def say(capsys, line):
+    """A figure for the log, shown under pytest -q too."""
+    with capsys.disabled():
+        print(line, flush=True)
+
+
 def metrics(d):
     status, body = ms.http_get(d.metrics_url + "/metrics")
     assert status == 200, body
@@ -164,7 +170,7 @@ def metrics(d):
 
 @pytest.mark.skipif(h.under_valgrind(),
                     reason="RSS under valgrind is valgrind's; the churn is timed")
-def test_soak_allocation_churn(soak_ternd):
+def test_soak_allocation_churn(soak_ternd, capsys):
     d = soak_ternd
     judge_rss = not h.sanitized_binary(TERND)
     pid = d.proc.pid
@@ -175,8 +181,8 @@ def test_soak_allocation_churn(soak_ternd):
     made = 0
     start = time.monotonic()
     cycles = MAX_CYCLES_LONG if SOAK_SECONDS else CYCLES
-    print(f"\nsoak: baseline {baseline_fds} fds, {baseline_rss} KiB; "
-          f"{'%.0f s' % SOAK_SECONDS if SOAK_SECONDS else '%d cycles' % CYCLES}")
+    say(capsys, f"\nsoak: baseline {baseline_fds} fds, {baseline_rss} KiB; "
+                f"{'%.0f s' % SOAK_SECONDS if SOAK_SECONDS else '%d cycles' % CYCLES}")
     with tc.UdpPeer("127.0.0.1", timeout=CLIENT_TIMEOUT) as peer:
         for n in range(cycles):
             got, kept_tcp, kept_udp = one_cycle(d, n, peer, ctx)
@@ -185,9 +191,8 @@ def test_soak_allocation_churn(soak_ternd):
             for c in kept_udp:
                 c.close()
             samples.append((n, fds, rss))
-            print(f"soak: cycle {n:4d}  {time.monotonic() - start:7.1f} s  "
-                  f"{made:7d} allocations  fds {fds}  rss {rss} KiB  (quiet after {waited:.1f} s)",
-                  flush=True)
+            say(capsys, f"soak: cycle {n:4d}  {time.monotonic() - start:7.1f} s  "
+                f"{made:7d} allocations  fds {fds}  rss {rss} KiB  (quiet after {waited:.1f} s)")
             assert d.proc.alive(), "ternd died during the soak"
             if SOAK_SECONDS and time.monotonic() - start >= SOAK_SECONDS:
                 break
@@ -199,9 +204,10 @@ def test_soak_allocation_churn(soak_ternd):
         f"fd count left the baseline {baseline_fds} after warm-up:\n{table}"
     rss_ref = after[0][2]
     growth = max(r for _, _, r in after) - rss_ref
-    print(f"soak: {len(samples)} cycles, {made} allocations, fds {baseline_fds} throughout "
-          f"after warm-up, RSS {rss_ref} -> {after[-1][2]} KiB (max growth {growth} KiB, "
-          f"bound {RSS_SLACK_KIB}{'' if judge_rss else ', not judged under ASan'})")
+    say(capsys, f"soak: {len(samples)} cycles, {made} allocations, fds {baseline_fds} "
+                f"throughout after warm-up, RSS {rss_ref} -> {after[-1][2]} KiB (max growth "
+                f"{growth} KiB, bound {RSS_SLACK_KIB}"
+                + ("" if judge_rss else ", not judged under ASan") + ")")
     if judge_rss:
         assert growth <= RSS_SLACK_KIB, f"RSS grew {growth} KiB after warm-up:\n{table}"
 
