@@ -10,7 +10,7 @@
 # --ci runs the unit tests and a representative subset of the integration
 # suite (CI_TESTS below: allocate, permissions and channels, UDP/TCP/TLS
 # relaying, lifetimes, revocation, ternctl), under 3 minutes; without it, the
-# whole suite (about 25 minutes on two cores). Logs go to $VG_LOGS (default
+# whole suite (about 20 minutes on two cores). Logs go to $VG_LOGS (default
 # BUILD_DIR/valgrind-logs, emptied first): unit.<pid> and vg.<pid>.
 #
 # Only valgrind's own distortions are allowed for: tests check
