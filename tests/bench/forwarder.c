@@ -201,6 +201,11 @@ static int open_listener(const char *where)
 		close(fd);
 		return e;
 	}
+	/* The same queue depth as a ternd listener (relay/io/sock.c), so the
+	 * two lose packets to the same scheduling gaps. Best effort. */
+	int bytes = 4 * 1024 * 1024;
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
 	return fd;
 }
 

@@ -96,9 +96,34 @@ def raise_nofile():
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def spawn(argv, stdout=subprocess.DEVNULL, stderr=None):
+# Where the processes run (--pin): left to the scheduler, a server and the
+# load generator sometimes share a CPU and sometimes not, and on this VM a
+# packet's cost then flips between ~3 and ~11 us (a wake-up across CPUs
+# costs the hypervisor an interrupt): one server's repeats differed 3x.
+# "same" (the default) puts every process on one CPU, identically for the
+# three servers; "split" gives the servers one CPU and the load generator
+# the other; "none" leaves it to the scheduler. RESULTS.md compares them.
+SERVER_CPUS, CLIENT_CPUS = None, None
+
+
+def set_pinning(mode):
+    global SERVER_CPUS, CLIENT_CPUS
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if mode == "none" or len(cpus) < 2:
+        SERVER_CPUS = CLIENT_CPUS = None
+    elif mode == "same":
+        SERVER_CPUS = CLIENT_CPUS = {cpus[0]}
+    else:
+        SERVER_CPUS, CLIENT_CPUS = {cpus[1]}, {cpus[0]}
+
+
+def spawn(argv, stdout=subprocess.DEVNULL, stderr=None, cpus=None):
+    def setup():
+        raise_nofile()
+        if cpus:
+            os.sched_setaffinity(0, cpus)
     p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stdout,
-                         stderr=stderr or subprocess.DEVNULL, preexec_fn=raise_nofile)
+                         stderr=stderr or subprocess.DEVNULL, preexec_fn=setup)
     PROCS.append(p)
     return p
 
@@ -239,7 +264,8 @@ def ternd_config(env, port, tls_port, workers, metrics="", media=None):
             # The defaults protect a public relay; the benchmark's clients all
             # come from 127.0.0.1 under one user prefix.
             'limits = { allocations_total = 100000; allocations_per_user = 100000; '
-            'unauth_rate = 100000; unauth_burst = 100000; connections_per_source = 100000; '
+            'unauth_rate = 100000; unauth_burst = 100000; unauth_total_rate = 1000000; '
+            'connections_per_source = 100000; '
             'max_lifetime = 3600; };\n'
             'peers = { allow = [ "127.0.0.0/8" ]; };\n'
             'log = { level = "warning"; };\n'
@@ -252,7 +278,7 @@ def start_server(env, kind, tls=False, valgrind=None, media=None):
         port = free_ports(1)
         base = random.randrange(PEER_BASE_LO, PEER_BASE_HI - 64)
         p = spawn([env.forwarder, "--listen", f"127.0.0.1:{port}", "--peer-port-base", str(base)],
-                  stdout=subprocess.PIPE)
+                  stdout=subprocess.PIPE, cpus=SERVER_CPUS)
         line = p.stdout.readline()
         if b"ready" not in line:
             raise RuntimeError("forwarder did not start")
@@ -265,7 +291,7 @@ def start_server(env, kind, tls=False, valgrind=None, media=None):
             f.write(ternd_config(env, port, tls_port, env.workers, media=media))
         argv = (valgrind or []) + [env.ternd, "-c", path]
         err = open(os.path.join(env.tmp, f"ternd-{port}.stderr"), "wb")
-        p = spawn(argv, stderr=err)
+        p = spawn(argv, stderr=err, cpus=SERVER_CPUS)
     else:
         argv = ["turnserver", "-n", "--listening-ip=127.0.0.1", f"--listening-port={port}",
                 "--relay-ip=127.0.0.1", f"--min-port={RELAY_LO}", f"--max-port={RELAY_HI}",
@@ -280,7 +306,7 @@ def start_server(env, kind, tls=False, valgrind=None, media=None):
                      f"--pkey={env.key}"]
         else:
             argv += ["--no-tls"]
-        p = spawn(argv)
+        p = spawn(argv, cpus=SERVER_CPUS)
     wait_binding(port, p, tries=600 if valgrind else 150)
     return Server(kind, p, port, tls_port=tls_port)
 
@@ -296,7 +322,7 @@ def loadgen(env, srv, args, on_event=None, timeout=300):
         argv += ["--secret-file", env.secret]
     argv += [str(a) for a in args]
     err = open(os.path.join(env.tmp, "loadgen.stderr"), "ab")
-    p = spawn(argv, stdout=subprocess.PIPE, stderr=err)
+    p = spawn(argv, stdout=subprocess.PIPE, stderr=err, cpus=CLIENT_CPUS)
     out = []
     deadline = time.monotonic() + timeout
     try:
@@ -755,12 +781,16 @@ def main():
                     help="ternd workers = coturn --relay-threads (default 1: on 2 cores the "
                          "load generator needs the other)")
     ap.add_argument("--servers", default="fwd,tern,coturn")
+    ap.add_argument("--pin", choices=("same", "split", "none"), default="same",
+                    help="CPU placement: all on one CPU (default), servers and load "
+                         "generator on one each, or the scheduler's choice")
     ap.add_argument("--report", metavar="FILE.jsonl",
                     help="print the table of an earlier run's JSON lines, run nothing")
     ap.add_argument("--out", help="JSON lines file (default: in the temporary directory)")
     a = ap.parse_args()
     if a.report:
         return report_file(a.report)
+    set_pinning(a.pin)
     p = dict(QUICK if a.quick else FULL)
     if a.repeats:
         p["repeats"] = a.repeats
@@ -805,6 +835,8 @@ def main():
         out.flush()
 
     info = machine()
+    info["pin"] = {"mode": a.pin, "servers": sorted(SERVER_CPUS or []),
+                   "loadgen": sorted(CLIENT_CPUS or [])}
     log({"machine": info, "params": p, "workers": a.workers, "quick": a.quick})
     print(f"machine: {info}\nparams: {p}\nworkers: {a.workers}\n", flush=True)
     t0 = time.monotonic()
