@@ -57,6 +57,7 @@ struct turn_channel {
 
 struct turn_cached_response {
 	uint8_t tid[STUN_TID_LEN];
+	uint16_t method;                /* of the request answered */
 	uint16_t len;                   /* 0 = empty */
 	uint8_t bytes[TURN_RESPONSE_CACHE];
 };
@@ -87,8 +88,10 @@ struct allocation {
 	struct turn_channel *channels;  /* cap_channels slots, number 0 = free */
 	uint16_t n_perms;
 
-	struct turn_cached_response allocate_response;  /* for Allocate retransmissions */
-	struct turn_cached_response last_response;      /* for other retransmissions */
+	/* The last authenticated answer, for retransmissions: the Allocate
+	 * success until the client's next request (which shows it got it)
+	 * is answered; errors to later Allocates never replace it. */
+	struct turn_cached_response response;
 
 	/* Per-allocation figures (metrics, per-allocation listing). */
 	uint64_t pkts_to_peer, bytes_to_peer, pkts_to_client, bytes_to_client;

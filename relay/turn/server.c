@@ -153,13 +153,14 @@ void turn_answer_start(struct turn_server *s, struct stun_builder *b, const stru
 	stun_build_init(b, s->out, sizeof(s->out), stun_type(req->method, cls), req->msg->tid);
 }
 
-static void cache_response(struct turn_cached_response *c, const uint8_t *tid,
+static void cache_response(struct turn_cached_response *c, uint16_t method, const uint8_t *tid,
 			   const uint8_t *bytes, size_t len)
 {
 	if (len > sizeof(c->bytes)) {
 		c->len = 0;
 		return;
 	}
+	c->method = method;
 	memcpy(c->tid, tid, STUN_TID_LEN);
 	memcpy(c->bytes, bytes, len);
 	c->len = (uint16_t)len;
@@ -186,13 +187,15 @@ void turn_answer_send(struct turn_server *s, struct stun_builder *b, struct turn
 	struct allocation *a = req->alloc;
 	if (!req->authenticated || !a)
 		return;
-	if (req->method != TURN_ALLOCATE)
-		cache_response(&a->last_response, req->msg->tid, b->buf, (size_t)len);
-	else if (stun_type_class(stun_type(req->method, STUN_SUCCESS)) ==
-		 stun_type_class((uint16_t)(b->buf[0] << 8 | b->buf[1])))
-		/* Only the success that made the allocation is replayed; an error
-		 * to a later Allocate on the same 5-tuple must not replace it. */
-		cache_response(&a->allocate_response, req->msg->tid, b->buf, (size_t)len);
+	/* Only the success that made the allocation is replayed for Allocate;
+	 * an error to a later Allocate on the same 5-tuple must not replace
+	 * it. Any other request's answer does: a client sends one only once
+	 * its Allocate has been answered. */
+	if (req->method != TURN_ALLOCATE ||
+	    stun_type_class(stun_type(req->method, STUN_SUCCESS)) ==
+		    stun_type_class((uint16_t)(b->buf[0] << 8 | b->buf[1])))
+		cache_response(&a->response, (uint16_t)req->method, req->msg->tid, b->buf,
+			       (size_t)len);
 }
 
 void turn_answer_error(struct turn_server *s, struct turn_req *req, int code)
@@ -240,9 +243,8 @@ static bool resend_cached(struct turn_server *s, const struct turn_req *req)
 	struct allocation *a = req->alloc;
 	if (!a)
 		return false;
-	const struct turn_cached_response *c =
-		req->method == TURN_ALLOCATE ? &a->allocate_response : &a->last_response;
-	if (!c->len || memcmp(c->tid, req->msg->tid, STUN_TID_LEN) != 0)
+	const struct turn_cached_response *c = &a->response;
+	if (!c->len || c->method != req->method || memcmp(c->tid, req->msg->tid, STUN_TID_LEN) != 0)
 		return false;
 	s->ops->send_client(s->io, req->from, c->bytes, c->len);
 	return true;

@@ -174,6 +174,44 @@ static void test_allocate_retransmission(void **state)
 	assert_int_equal(f->s.n_allocations, 1);
 }
 
+/* One cached answer per allocation: a later request's answer replaces the
+ * Allocate success, its retransmission gets its own bytes, and a request of
+ * another method reusing a cached transaction id is answered afresh. */
+static void test_response_cache_one_slot(void **state)
+{
+	struct fx *f = *state;
+	struct fx_client c;
+	fx_client_init(&c, "203.0.113.5:40000", TURN_UDP);
+	fx_login(f, &c, "alice");
+	struct fx_msg al;
+	fx_msg_start(f, &al, TURN_ALLOCATE, STUN_REQUEST);
+	fx_add_transport(&al, udp_transport);
+	fx_msg_auth(f, &al, &c);
+	int len = stun_build_finish(&al.b);
+	assert_int_equal(fx_input(f, &c, al.buf, (size_t)len), 1);
+
+	/* CreatePermission carrying the Allocate's transaction id. */
+	struct fx_msg cp;
+	fx_msg_start(f, &cp, TURN_CREATE_PERMISSION, STUN_REQUEST);
+	memcpy(cp.tid, al.tid, STUN_TID_LEN);
+	memcpy(cp.buf + 8, al.tid, STUN_TID_LEN);
+	fx_add_peer(&cp, "8.8.8.8:1");
+	fx_msg_auth(f, &cp, &c);
+	int cplen = stun_build_finish(&cp.b);
+	assert_int_equal(fx_input(f, &c, cp.buf, (size_t)cplen), 1);
+	struct fx_sent first = *fx_last_sent(f);
+	assert_int_equal((first.buf[0] << 8 | first.buf[1]),
+			 stun_type(TURN_CREATE_PERMISSION, STUN_SUCCESS));
+	assert_int_equal(fx_alloc_of(f, &c)->n_perms, 1);
+
+	/* Its retransmission: the same bytes, nothing installed twice. */
+	assert_int_equal(fx_input(f, &c, cp.buf, (size_t)cplen), 1);
+	const struct fx_sent *again = fx_last_sent(f);
+	assert_int_equal(again->len, first.len);
+	assert_memory_equal(again->buf, first.buf, first.len);
+	assert_int_equal(fx_alloc_of(f, &c)->n_perms, 1);
+}
+
 static void test_allocate_mismatch(void **state)
 {
 	struct fx *f = *state;
@@ -1474,7 +1512,7 @@ static void test_destroy_closes_everything(void **state)
  * gets the original success response. A 437 to an intervening Allocate with
  * another transaction id overwrites the cached success
  * (relay/turn/server.c turn_answer_send caches every authenticated answer
- * to an Allocate into a->allocate_response), so the retransmission is
+ * to an Allocate into the allocation's cache), so the retransmission is
  * answered 437 and the client never learns its relayed address. */
 static void test_bug_allocate_retransmit_after_mismatch(void **state)
 {
@@ -1550,6 +1588,7 @@ int main(void)
 		T(test_allocate_success),
 		T(test_allocate_dont_fragment_and_fingerprint),
 		T(test_allocate_retransmission),
+		T(test_response_cache_one_slot),
 		T(test_allocate_mismatch),
 		T(test_allocate_bad_transport),
 		T(test_auth_wrong_integrity),
