@@ -412,6 +412,9 @@ def coturn(procs, tmp_path):
     lo, hi = relay_range(100)
     argv = ["turnserver", "-n", "--listening-ip=127.0.0.1", "--listening-ip=::1",
             f"--listening-port={port}", "--relay-ip=127.0.0.1", "--relay-ip=::1",
+            # Its second ("alternative") port would be port + 1, which
+            # nobody checked: name a free one.
+            f"--alt-listening-port={free_port()}",
             f"--min-port={lo}", f"--max-port={hi}",
             "--use-auth-secret", f"--static-auth-secret={SECRET}", "--realm=test",
             "--allow-loopback-peers", "--no-tls", "--no-dtls", "--no-cli",
