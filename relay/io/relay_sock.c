@@ -34,7 +34,7 @@ static void on_relay_readable(evutil_socket_t fd, short what, void *arg)
 		if (n < WORKER_BATCH)
 			break;
 	}
-	/* What this queued leaves at the end of the loop pass (worker.c). */
+	udp_out_flush(w);
 }
 
 static void io_send_client(void *io, const struct turn_client *to, const uint8_t *buf, size_t len)

@@ -140,6 +140,7 @@ static void on_conn_readable(evutil_socket_t fd, short what, void *arg)
 		c->in_len += (size_t)n;
 		ok = stream_consume(c);
 	}
+	udp_out_flush(w);
 	if (!ok)
 		stream_close(c);
 }

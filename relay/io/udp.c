@@ -60,7 +60,7 @@ static void on_udp_readable(evutil_socket_t fd, short what, void *arg)
 		if (n < WORKER_BATCH)
 			break;
 	}
-	/* What this queued leaves at the end of the loop pass (worker.c). */
+	udp_out_flush(w);
 }
 
 int udp_listeners_open(struct worker *w, char *err, size_t cap)

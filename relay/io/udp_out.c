@@ -1,9 +1,8 @@
 /* Outgoing datagrams, batched: every datagram a worker sends while handling
- * one pass of its event loop is queued here and leaves in one sendmmsg per
- * socket run, instead of one sendto each. Flushed at the end of every loop
- * pass (worker.c), before a relay socket closes, and whenever the socket
- * changes or the queue is full, so order per socket is kept. Oversized
- * datagrams bypass the queue. */
+ * one batch of input is queued here and leaves in one sendmmsg per socket
+ * run, instead of one sendto each. Flushed at the end of every callback that
+ * queues (udp_out_flush), and whenever the socket changes or the queue is
+ * full, so order per socket is kept. Oversized datagrams bypass the queue. */
 #include "relay/io/worker.h"
 
 #include <string.h>

@@ -183,16 +183,8 @@ static void *worker_main(void *arg)
 	int r = worker_setup(w);
 	atomic_store_explicit(&w->heartbeat_ms, monotime_ms(), memory_order_relaxed);
 	report_start(w, r);
-	/* One pass of the event loop at a time, then one flush of the datagrams
-	 * its callbacks queued: answers to many clients, and data read from
-	 * many relay sockets toward clients, leave in one sendmmsg per
-	 * listener instead of one per callback. (A relay socket flushes the
-	 * queue before it closes, so a queued fd is never a reused one.) */
-	while (r == 0 && !event_base_got_break(w->base)) {
-		if (event_base_loop(w->base, EVLOOP_ONCE | EVLOOP_NO_EXIT_ON_EMPTY) < 0)
-			break;
-		udp_out_flush(w);
-	}
+	if (r == 0)
+		event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
 	worker_teardown(w);
 	return NULL;
 }
