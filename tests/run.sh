@@ -68,45 +68,16 @@ build() {
 	ninja -C "$dir"
 }
 
-# unit_tests DIR: meson's unit suite, counted from meson-logs/testlog.json:
-# every cmocka test case (from each program's "[  PASSED  ] N test(s)." and
-# "[  FAILED  ] N test(s)" lines), or the program itself when it printed none.
+# unit_tests DIR: meson's unit suite, counted by tests/meson_unit_counts.py
+# (every cmocka test case, or a program that printed none as one test).
 unit_tests() {
 	local dir=$1 log="$1/meson-logs/testlog.json"
 	say "unit tests ($dir)"
 	rm -f "$log"
 	timeout "$STAGE_TIMEOUT" meson test -C "$dir" --suite unit --print-errorlogs
 	local rc=$?
-	local counts
-	counts=$("$PY" - "$log" "$rc" <<-'EOF'
-		import json, re, sys
-		path, rc = sys.argv[1], int(sys.argv[2])
-		ok = bad = 0
-		try:
-		    with open(path) as f:
-		        for line in f:
-		            line = line.strip()
-		            if not line:
-		                continue
-		            entry = json.loads(line)
-		            result = entry.get("result", "")
-		            out = (entry.get("stdout") or "") + (entry.get("stderr") or "")
-		            passed = sum(int(m) for m in re.findall(r"\[  PASSED  \] (\d+) test", out))
-		            failed = sum(int(m) for m in re.findall(r"\[  FAILED  \] (\d+) test", out))
-		            if result in ("OK", "EXPECTEDFAIL"):
-		                ok += passed if passed else 1
-		            elif result != "SKIP":
-		                ok += passed
-		                bad += failed if failed else 1
-		except FileNotFoundError:
-		    pass
-		if rc != 0 and bad == 0:
-		    bad = 1  # meson failed without recording a failing test
-		print(ok, bad)
-	EOF
-	)
-	# shellcheck disable=SC2086
-	count "unit ($dir)" $counts
+	# shellcheck disable=SC2046
+	count "unit ($dir)" $("$PY" tests/meson_unit_counts.py "$log" "$rc")
 }
 
 # integration_run LABEL: pytest against $TERND/$TERNCTL, its output in
@@ -172,13 +143,15 @@ fuzz_tests() {
 	count fuzz $((ran - bad)) "$bad"
 }
 
-# script_tests LABEL SCRIPT: a shell script printing PASS:/FAIL: lines and
-# last "N passed, N failed" (tests/packaging/*.sh), counted from that line.
-# Without it (crash, timeout) its FAIL: lines plus one failure are counted.
+# script_tests LABEL SCRIPT [ARGS...]: a script printing PASS:/FAIL: lines
+# and last "N passed, N failed" (tests/packaging/*.sh, tests/valgrind.sh),
+# counted from that line. Without it (crash, timeout) its FAIL: lines plus
+# one failure are counted.
 script_tests() {
 	local label=$1 script=$2 out="$REPORTS/$1.log"
-	say "$label ($script)"
-	timeout "$STAGE_TIMEOUT" sh "$script" 2>&1 | tee "$out"
+	shift 2
+	say "$label ($script $*)"
+	timeout "$STAGE_TIMEOUT" bash "$script" "$@" 2>&1 | tee "$out"
 	local rc=${PIPESTATUS[0]}
 	local line ok bad
 	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1)
@@ -192,25 +165,6 @@ script_tests() {
 		bad=$(($(grep -c '^FAIL: ' "$out") + 1))
 	fi
 	count "$label" "$ok" "$bad"
-}
-
-# valgrind_tests: tests/valgrind.sh --ci on $PLAIN (the unit tests and
-# an integration subset under memcheck, its logs scanned), counted from its
-# "N passed, N failed" line; without that line, as one failure.
-valgrind_tests() {
-	local out="$REPORTS/valgrind.log"
-	say "valgrind (tests/valgrind.sh --ci)"
-	timeout "$STAGE_TIMEOUT" bash tests/valgrind.sh --ci "$PLAIN" 2>&1 | tee "$out"
-	local rc=${PIPESTATUS[0]}
-	local line ok=0 bad=1
-	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1)
-	if [ -n "$line" ]; then
-		ok=${line%% passed*}
-		bad=${line#*, }
-		bad=${bad%% failed}
-		[ "$rc" -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
-	fi
-	count valgrind "$ok" "$bad"
 }
 
 # The plain build and the sanitizer build (ASan+UBSan). Both have the
@@ -281,7 +235,8 @@ bench_smoke() {
 bench_smoke
 
 if [ "$QUICK" -eq 0 ]; then
-	valgrind_tests
+	# The unit tests and an integration subset under memcheck, logs scanned.
+	script_tests valgrind tests/valgrind.sh --ci "$PLAIN"
 	fuzz_tests
 fi
 

@@ -104,32 +104,7 @@ timeout "$UNIT_TIMEOUT" meson test -C "$BUILD" --suite unit --print-errorlogs \
 	--timeout-multiplier=20 --wrap="${VG[*]} --log-file=$LOGS/unit.%p"
 rc=$?
 # shellcheck disable=SC2046
-count "unit (valgrind)" $("$PY" - "$unit_log" "$rc" <<-'EOF'
-	import json, re, sys
-	path, rc = sys.argv[1], int(sys.argv[2])
-	ok = bad = 0
-	try:
-	    with open(path) as f:
-	        for line in f:
-	            if not line.strip():
-	                continue
-	            entry = json.loads(line)
-	            result = entry.get("result", "")
-	            out = (entry.get("stdout") or "") + (entry.get("stderr") or "")
-	            passed = sum(int(m) for m in re.findall(r"\[  PASSED  \] (\d+) test", out))
-	            failed = sum(int(m) for m in re.findall(r"\[  FAILED  \] (\d+) test", out))
-	            if result in ("OK", "EXPECTEDFAIL"):
-	                ok += passed if passed else 1
-	            elif result != "SKIP":
-	                ok += passed
-	                bad += failed if failed else 1
-	except FileNotFoundError:
-	    pass
-	if rc != 0 and bad == 0:
-	    bad = 1
-	print(ok, bad)
-EOF
-)
+count "unit (valgrind)" $("$PY" tests/meson_unit_counts.py "$unit_log" "$rc")
 
 # ---- integration tests: ternd and ternctl under valgrind ----------------------
 if [ "$CI" -eq 1 ]; then
