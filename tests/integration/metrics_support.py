@@ -1,6 +1,7 @@
 """Helpers for the observability scenarios: HTTP GETs to ternd's endpoint,
 Prometheus text parsing, clients bound to a chosen loopback address."""
 
+import json
 import socket
 import urllib.error
 import urllib.request
@@ -33,6 +34,20 @@ def parse_metrics(text):
         key, _, value = line.rpartition(" ")
         out[key] = float(value)
     return out
+
+
+def metric_samples(d):
+    """The parsed /metrics of a ternd started with a metrics endpoint."""
+    status, body = http_get(d.metrics_url + "/metrics")
+    assert status == 200, body
+    return parse_metrics(body)
+
+
+def allocation_listing(d):
+    """The /allocations listing (one JSON object per allocation)."""
+    status, body = http_get(d.metrics_url + "/allocations")
+    assert status == 200, body
+    return [json.loads(line) for line in body.splitlines() if line.strip()]
 
 
 def metric_sum(samples, name):

@@ -69,16 +69,8 @@ def start(ternd_factory, tmp_path, policy="observe", audit=False, deny=None):
     return ternd_factory.start(workers=1, edit=edit)
 
 
-def allocations(d):
-    status, body = ms.http_get(d.metrics_url + "/allocations")
-    assert status == 200, body
-    return [json.loads(line) for line in body.splitlines() if line.strip()]
-
-
-def samples(d):
-    status, body = ms.http_get(d.metrics_url + "/metrics")
-    assert status == 200, body
-    return ms.parse_metrics(body)
+allocations = ms.allocation_listing
+samples = ms.metric_samples
 
 
 def media_of(d, direction, want=lambda m: m["rtp_streams"] > 0, timeout=5.0):

@@ -72,16 +72,8 @@ def transport_args(d, transport):
     return ["--transport", transport]
 
 
-def allocations(d):
-    status, body = ms.http_get(d.metrics_url + "/allocations")
-    assert status == 200, body
-    return [json.loads(line) for line in body.splitlines() if line.strip()]
-
-
-def samples(d):
-    status, body = ms.http_get(d.metrics_url + "/metrics")
-    assert status == 200, body
-    return ms.parse_metrics(body)
+allocations = ms.allocation_listing
+samples = ms.metric_samples
 
 
 def audit(d, event=None):
