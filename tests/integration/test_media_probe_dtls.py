@@ -12,6 +12,7 @@ The "broken relays" are a small UDP forwarder in front of ternd (a thread
 of this test, bounded in time and count) that passes STUN both ways and
 drops some or all ChannelData."""
 
+import json
 import os
 import select
 import socket
