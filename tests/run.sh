@@ -13,7 +13,9 @@
 # Every stage's tests are counted; the last line printed is exactly
 # "N passed, N failed" (summed over all stages) and the exit status is
 # non-zero if anything failed. A stage that cannot run (a failed build, a
-# runner that crashed without a report) counts as one failed test.
+# runner that crashed without a report) counts as one failed test. Just
+# before that line every failing test is named, stage by stage, so that the
+# tail of the output says what failed (the fuzzers' chatter goes to a log).
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
@@ -33,14 +35,24 @@ FAILED=0
 STAGE_TIMEOUT=${STAGE_TIMEOUT:-3600}
 REPORTS=$(mktemp -d)
 trap 'rm -rf "$REPORTS"' EXIT
+# Names of failing tests, "STAGE: NAME" a line, printed at the end.
+FAILURES=$REPORTS/failures
 
 say() { printf '\n==> %s\n' "$*"; }
 
-# count STAGE PASSED FAILED
+# count STAGE PASSED FAILED [NAMES_FILE]: adds a stage's figures; a failing
+# stage's names (NAMES_FILE, one per line) go to $FAILURES, or the stage's
+# own name when it named none.
 count() {
 	printf '    %s: %d passed, %d failed\n' "$1" "$2" "$3"
 	PASSED=$((PASSED + $2))
 	FAILED=$((FAILED + $3))
+	[ "$3" -gt 0 ] || return 0
+	if [ -n "${4:-}" ] && [ -s "$4" ]; then
+		sed "s/^/$1: /" "$4" >>"$FAILURES"
+	else
+		echo "$1: $3 failed (see the stage's output above)" >>"$FAILURES"
+	fi
 }
 
 # ---- dependencies -------------------------------------------------------------
@@ -71,43 +83,25 @@ build() {
 # unit_tests DIR: meson's unit suite, counted by tests/meson_unit_counts.py
 # (every cmocka test case, or a program that printed none as one test).
 unit_tests() {
-	local dir=$1 log="$1/meson-logs/testlog.json"
+	local dir=$1 log="$1/meson-logs/testlog.json" names="$REPORTS/unit-$1.failed"
 	say "unit tests ($dir)"
 	rm -f "$log"
 	timeout "$STAGE_TIMEOUT" meson test -C "$dir" --suite unit --print-errorlogs
 	local rc=$?
 	# shellcheck disable=SC2046
-	count "unit ($dir)" $("$PY" tests/meson_unit_counts.py "$log" "$rc")
+	count "unit ($dir)" $("$PY" tests/meson_unit_counts.py "$log" "$rc" "$names") "$names"
 }
 
 # integration_run LABEL: pytest against $TERND/$TERNCTL, its output in
 # $REPORTS/LABEL.log and its counts ("passed failed", from the JUnit XML)
-# in $REPORTS/LABEL.counts, so that two suites can run at once.
+# in $REPORTS/LABEL.counts, the failing tests' ids in $REPORTS/LABEL.failed,
+# so that two suites can run at once.
 integration_run() {
 	local label=$1 xml="$REPORTS/pytest-$1.xml"
 	timeout "$STAGE_TIMEOUT" "$PY" -m pytest -q -p no:cacheprovider --junitxml="$xml" \
 		tests/integration >"$REPORTS/$label.log" 2>&1
 	local rc=$?
-	"$PY" - "$xml" "$rc" >"$REPORTS/$label.counts" <<-'EOF'
-		import sys
-		import xml.etree.ElementTree as ET
-		path, rc = sys.argv[1], int(sys.argv[2])
-		ok = bad = 0
-		try:
-		    root = ET.parse(path).getroot()
-		    suites = [root] if root.tag == "testsuite" else root.iter("testsuite")
-		    for s in suites:
-		        n = int(s.get("tests", 0))
-		        failed = int(s.get("failures", 0)) + int(s.get("errors", 0))
-		        skipped = int(s.get("skipped", 0))
-		        ok += n - failed - skipped
-		        bad += failed
-		except (FileNotFoundError, ET.ParseError):
-		    pass
-		if rc not in (0, 1, 5) or (rc == 1 and bad == 0):
-		    bad += 1  # interrupted, internal error, usage error or timeout
-		print(ok, bad)
-	EOF
+	"$PY" tests/junit_counts.py "$xml" "$rc" "$REPORTS/$label.failed" >"$REPORTS/$label.counts"
 }
 
 # integration_report LABEL: prints a finished run's output and counts it.
@@ -115,7 +109,8 @@ integration_report() {
 	say "integration tests ($1)"
 	cat "$REPORTS/$1.log"
 	# shellcheck disable=SC2046
-	count "integration ($1)" $(cat "$REPORTS/$1.counts" 2>/dev/null || echo 0 1)
+	count "integration ($1)" $(cat "$REPORTS/$1.counts" 2>/dev/null || echo 0 1) \
+		"$REPORTS/$1.failed"
 }
 
 # fuzz_tests: tests/fuzz/run.sh SECONDS; one test per target. The targets
@@ -124,10 +119,17 @@ integration_report() {
 fuzz_tests() {
 	local script=tests/fuzz/run.sh
 	[ -f "$script" ] || { say "fuzz: $script not present, skipped"; return 0; }
-	say "fuzz (20 s per target)"
+	say "fuzz (20 s per target; libFuzzer's output only for a failing target)"
 	local out="$REPORTS/fuzz.log"
-	timeout "$STAGE_TIMEOUT" bash "$script" 20 2>&1 | tee "$out"
-	local rc=${PIPESTATUS[0]}
+	timeout "$STAGE_TIMEOUT" bash "$script" 20 >"$out" 2>&1
+	local rc=$?
+	# The fuzzers print thousands of lines; show the target lines, and the
+	# whole log only when something failed.
+	if [ "$rc" -eq 0 ]; then
+		grep -E '^(==|!!) fuzz_|^Done [0-9]+ runs' "$out"
+	else
+		cat "$out"
+	fi
 	local ran bad
 	ran=$(grep -cE '^== fuzz_' "$out")
 	bad=$(grep -cE '^!! fuzz_.*fail' "$out")
@@ -140,7 +142,8 @@ fuzz_tests() {
 		[ "$(grep -cE '^== fuzz_' "$out")" -eq 0 ] && ran=1
 	fi
 	[ "$bad" -gt "$ran" ] && ran=$bad
-	count fuzz $((ran - bad)) "$bad"
+	grep -E '^!! fuzz_' "$out" >"$REPORTS/fuzz.failed"
+	count fuzz $((ran - bad)) "$bad" "$REPORTS/fuzz.failed"
 }
 
 # script_tests LABEL SCRIPT [ARGS...]: a script printing PASS:/FAIL: lines
@@ -164,7 +167,8 @@ script_tests() {
 		ok=$(grep -c '^PASS: ' "$out")
 		bad=$(($(grep -c '^FAIL: ' "$out") + 1))
 	fi
-	count "$label" "$ok" "$bad"
+	grep -E '^FAIL: ' "$out" >"$REPORTS/$label.failed"
+	count "$label" "$ok" "$bad" "$REPORTS/$label.failed"
 }
 
 # The plain build and the sanitizer build (ASan+UBSan). Both have the
@@ -241,5 +245,9 @@ if [ "$QUICK" -eq 0 ]; then
 fi
 
 echo
+if [ -s "$FAILURES" ]; then
+	echo "Failed:"
+	sed 's/^/  /' "$FAILURES"
+fi
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ]

@@ -104,7 +104,8 @@ timeout "$UNIT_TIMEOUT" meson test -C "$BUILD" --suite unit --print-errorlogs \
 	--timeout-multiplier=20 --wrap="${VG[*]} --log-file=$LOGS/unit.%p"
 rc=$?
 # shellcheck disable=SC2046
-count "unit (valgrind)" $("$PY" tests/meson_unit_counts.py "$unit_log" "$rc")
+count "unit (valgrind)" $("$PY" tests/meson_unit_counts.py "$unit_log" "$rc" "$LOGS/unit.failed")
+[ -f "$LOGS/unit.failed" ] && sed 's/^/FAIL: unit (valgrind) /' "$LOGS/unit.failed"
 
 # ---- integration tests: ternd and ternctl under valgrind ----------------------
 if [ "$CI" -eq 1 ]; then
@@ -119,28 +120,10 @@ TERND=$ROOT/$BUILD/relay/io/ternd TERNCTL=$ROOT/$BUILD/auth/ternctl \
 	timeout "$INTEGRATION_TIMEOUT" "$PY" -m pytest -q -p no:cacheprovider -rs \
 	--junitxml="$xml" "${selection[@]}"
 rc=$?
+names="$LOGS/integration.failed"
 # shellcheck disable=SC2046
-count "integration (valgrind)" $("$PY" - "$xml" "$rc" <<-'EOF'
-	import sys
-	import xml.etree.ElementTree as ET
-	path, rc = sys.argv[1], int(sys.argv[2])
-	ok = bad = 0
-	try:
-	    root = ET.parse(path).getroot()
-	    suites = [root] if root.tag == "testsuite" else root.iter("testsuite")
-	    for s in suites:
-	        n = int(s.get("tests", 0))
-	        failed = int(s.get("failures", 0)) + int(s.get("errors", 0))
-	        skipped = int(s.get("skipped", 0))
-	        ok += n - failed - skipped
-	        bad += failed
-	except (FileNotFoundError, ET.ParseError):
-	    pass
-	if rc not in (0, 1, 5) or (rc == 1 and bad == 0):
-	    bad += 1
-	print(ok, bad)
-EOF
-)
+count "integration (valgrind)" $("$PY" tests/junit_counts.py "$xml" "$rc" "$names")
+sed 's/^/FAIL: integration (valgrind) /' "$names"
 
 # ---- the logs -----------------------------------------------------------------
 # A process killed with SIGKILL leaves no summary, so error headlines count
@@ -158,7 +141,7 @@ for f in "$LOGS"/unit.* "$LOGS"/vg.*; do
 	nlogs=$((nlogs + 1))
 	if grep -qE "$FINDINGS" "$f"; then
 		bad=$((bad + 1))
-		echo "!! $f: $(grep -m1 '^==[0-9]*== Command:' "$f" | cut -d' ' -f3-)"
+		echo "FAIL: valgrind log $f: $(grep -m1 '^==[0-9]*== Command:' "$f" | cut -d' ' -f3-)"
 		grep -E "$FINDINGS" "$f" | head -n 5 | sed 's/^/     /'
 	fi
 done
