@@ -39,7 +39,9 @@ SLOWED = os.access(TERND, os.X_OK) and h.slowed(TERND)
 PROBE_TIMEOUT_MS = "15000" if SLOWED else "1000"
 PROBE_RTT_MAX_MS = 2500 if SLOWED else 250
 PROBE_JITTER_MAX_MS = 300 if SLOWED else 30
-JITTER_SLACK_MS = 6.0 if SLOWED else 3.0   # around the 10 ms injected
+# ternd's estimate against the jitter of the times the test really sent at
+# (what is left is ternd's own reading delay).
+JITTER_SLACK_MS = 4.0 if SLOWED else 2.0
 
 
 def srtp_stream(count, ssrc=0x5EED0001, ts_step=960, plain=False):
@@ -88,10 +90,11 @@ def media_of(d, direction, want=lambda m: m["rtp_streams"] > 0, timeout=5.0):
     return got
 
 
-def paced(send, pkts, interval, late=None, sink=None):
+def paced(send, pkts, interval, late=None, sink=None, sent_at=None):
     """Sends pkts every `interval` s; late(i) adds a delay to packet i
     without reordering (the next packet waits for it). sink: a socket read
-    empty between packets (its buffer would overflow otherwise)."""
+    empty between packets (its buffer would overflow otherwise). sent_at:
+    a list that gets each packet's actual send time (time.monotonic())."""
     t0 = time.monotonic()
     got = 0
     for i, p in enumerate(pkts):
@@ -102,8 +105,21 @@ def paced(send, pkts, interval, late=None, sink=None):
             if left <= 0:
                 break
             time.sleep(min(left, 0.002) if left > 0.003 else 0)
+        if sent_at is not None:
+            sent_at.append(time.monotonic())
         send(p)
     return got
+
+
+def rfc3550_jitter_ms(times, ts_step, clock):
+    """RFC 3550 A.8 interarrival jitter of packets sent at `times` (s) with
+    RTP timestamps 0, ts_step, ...: the figure a receiver with no delay of
+    its own would compute."""
+    j = 0.0
+    for i in range(1, len(times)):
+        d = (times[i] - times[i - 1]) - ts_step / clock
+        j += (abs(d) - j) / 16
+    return j * 1000
 
 
 def _read_ready(sock):
@@ -177,22 +193,31 @@ def test_loss_reordering_duplicates(ternd_factory, tmp_path):
 @pytest.mark.parametrize("ts_step,clock", [(960, 48000), (1800, 90000)], ids=["48k", "90k"])
 def test_jitter_toward_client(ternd_factory, tmp_path, ts_step, clock):
     """250 packets every 20 ms from the peer, every other one 10 ms late:
-    RFC 3550 jitter converges to 10 ms; the clock rate is inferred."""
+    RFC 3550 jitter converges to about 10 ms; the clock rate is inferred.
+    ternd's figure is checked against the jitter of the times the packets
+    were really sent at, so a test process delayed by a busy machine moves
+    the expected figure with it instead of failing the test."""
     d = start(ternd_factory, tmp_path)
     pkts = srtp_stream(250, ssrc=0x5EED0002, ts_step=ts_step)
+    sent_at = []
     with d.client() as c, tc.UdpPeer() as peer:
         alloc = c.allocate()
         c.channel_bind(0x4002, peer.addr)
         paced(lambda p: peer.sendto(p, alloc.relay), pkts, 0.020,
-              late=lambda i: 0.010 if i % 2 else 0.0, sink=c.t.sock)
+              late=lambda i: 0.010 if i % 2 else 0.0, sink=c.t.sock, sent_at=sent_at)
         m = media_of(d, "to_client", want=lambda f: f["expected"] == 250)
         f = m["to_client"]
         assert f["clock_hz"] == clock
         assert f["lost"] == 0 and f["reordered"] == 0
-        assert abs(f["jitter_ms"] - 10.0) <= JITTER_SLACK_MS, f
+        sent_jitter = rfc3550_jitter_ms(sent_at, ts_step, clock)
+        # The injected pattern dominates what was sent (else the run says
+        # nothing about 10 ms of jitter), and ternd's estimate follows it.
+        assert 7.0 <= sent_jitter <= 13.0, sent_jitter
+        assert abs(f["jitter_ms"] - sent_jitter) <= JITTER_SLACK_MS, (f, sent_jitter)
         s = samples(d)
         assert s["tern_media_jitter_seconds_count"] == 1
-        assert abs(s["tern_media_jitter_seconds_sum"] - 0.010) <= JITTER_SLACK_MS / 1000
+        assert abs(s["tern_media_jitter_seconds_sum"] - sent_jitter / 1000) \
+            <= JITTER_SLACK_MS / 1000
         assert s['tern_media_jitter_seconds_bucket{le="0.005000"}'] == 0
         assert s['tern_media_jitter_seconds_bucket{le="0.020000"}'] == 1
 
