@@ -350,7 +350,9 @@ RELOAD_CALLS, RELOAD_PPS = 12, 40      # per call and channel: 960 datagrams/s i
 
 class Spray:
     """ChannelData from every call to two peers, round robin, paced; each
-    peer's receipts recorded as (monotonic time, call index)."""
+    peer's receipts recorded as (send time, call index). The send time
+    (time.monotonic()) travels in the payload: a receiving thread that falls
+    behind on a busy machine must not make an old datagram look new."""
 
     def __init__(self, calls, peers, channels):
         self.calls, self.peers, self.channels = calls, peers, channels
@@ -374,7 +376,8 @@ class Spray:
             for k, c in enumerate(self.calls):
                 for ch in self.channels:
                     try:
-                        c.t.sock.send(tc.encode_channel_data(ch, b"%d" % k))
+                        payload = b"%d %.6f" % (k, time.monotonic())
+                        c.t.sock.send(tc.encode_channel_data(ch, payload))
                         self.sent += 1
                     except OSError:
                         pass
@@ -390,7 +393,8 @@ class Spray:
                     data = sock.recv(65536)
                 except OSError:
                     continue
-                self.got[i].append((time.monotonic(), int(data)))
+                k, sent = data.split()
+                self.got[i].append((float(sent), int(k)))
 
     def stop(self):
         self._stop.set()
@@ -426,7 +430,9 @@ def test_reload_under_load_keeps_every_call_and_cuts_denied_peer(ternd_factory, 
         t_applied = time.monotonic()
         time.sleep(1.5)
         spray.stop()
-        grace = 1.0 if SLOWED else 0.3   # the workers' mailboxes run just after the log line
+        # Datagrams sent this long after the log line must find the new
+        # policy: the workers' mailboxes run just after it.
+        grace = 1.0 if SLOWED else 0.3
         leaked = spray.callers_after(0, t_applied + grace)
         assert not leaked, f"calls still relayed to the denied peer after the reload: {leaked}"
         alive = spray.callers_after(1, t_applied + grace)
