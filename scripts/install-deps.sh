@@ -28,8 +28,26 @@ echo "installing: ${missing[*]}" >&2
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+# A mirror's hiccup should not fail a fresh machine's first run: three tries.
+apt_try() {
+	local n
+	for n in 1 2 3; do
+		"$@" && return 0
+		echo "apt: '$*' failed (try $n of 3)" >&2
+		[ "$n" -lt 3 ] && sleep $((n * 10))
+	done
+	return 1
+}
+apt_try $SUDO apt-get update -qq
+apt_try $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+still=()
+for p in "${missing[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || still+=("$p")
+done
+if [ ${#still[@]} -gt 0 ]; then
+	echo "still missing after apt-get install: ${still[*]}" >&2
+	exit 1
+fi
 # Some packages start a system service of their own where systemd runs
 # (turnserver on 3478, Prometheus on 9090, Redis on 6379). Tern's tests start
 # their own instances on free ports; keep these from running.
