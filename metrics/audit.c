@@ -150,6 +150,9 @@ static void record_body(struct mbuf *b, const struct audit_record *r, enum audit
 		json_field(b, "peer", addr, strlen(addr));
 	if (r->reason[0])
 		json_field(b, "reason", r->reason, strnlen(r->reason, sizeof(r->reason)));
+	if (r->media_known)
+		mbuf_printf(b, ",\"dtls_flows\":%u,\"unencrypted_flows\":%u",
+			    (unsigned)r->dtls_flows, (unsigned)r->unencrypted_flows);
 }
 
 int audit_format_record(const struct audit_record *r, enum audit_addr_mode mode,

@@ -46,6 +46,12 @@ struct audit_record {
 	uint8_t event;               /* enum audit_event */
 	uint8_t transport;           /* enum metrics_transport, or MT_COUNT = unknown */
 	uint16_t user_len;           /* 0 = no user known */
+	/* An allocation's end under media.policy observe/enforce: the peer flows
+	 * it relayed that were DTLS-keyed and that were unencrypted, the
+	 * positive evidence compliance asks for beside the per-flow
+	 * media_unencrypted records. */
+	bool media_known;
+	uint16_t dtls_flows, unencrypted_flows;
 	char reason[AUDIT_REASON_MAX]; /* NUL-terminated, "" = none */
 	struct audit_addr client, peer;
 	char user[AUDIT_USER_MAX];   /* not NUL-terminated; any bytes (escaped when written) */

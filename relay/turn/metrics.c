@@ -99,9 +99,15 @@ void turn_audit(struct turn_server *s, enum audit_event ev, const struct allocat
 		return;
 	r->alloc_id = a->id;
 	audit_user(r, a->username + a->user_id_off, a->user_id_len);
-	if (ev == AE_ALLOCATION_DELETED || ev == AE_REVOCATION_ENFORCED)
+	if (ev == AE_ALLOCATION_DELETED || ev == AE_REVOCATION_ENFORCED) {
 		snprintf(r->reason, sizeof(r->reason), "%s",
 			 reason >= 0 && reason < ME_COUNT ? metrics_end_reason_names[reason] : "other");
+		if (s->snap->conf->media_policy != CONF_MEDIA_OFF) {
+			r->media_known = true;
+			r->dtls_flows = a->media.dtls_flows;
+			r->unencrypted_flows = a->media.unencrypted_flows;
+		}
+	}
 	else if (ev == AE_PERMISSION_DENIED)
 		snprintf(r->reason, sizeof(r->reason), "peer_policy");
 	else if (ev == AE_MEDIA_UNENCRYPTED)

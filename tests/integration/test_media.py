@@ -223,12 +223,12 @@ def test_jitter_toward_client(ternd_factory, tmp_path, ts_step, clock):
 
 
 # --- policy -------------------------------------------------------------------
-def audit_events(tmp_path):
+def audit_events(tmp_path, event="media_unencrypted"):
     path = tmp_path / "audit.jsonl"
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines()
-            if '"media_unencrypted"' in line]
+            if f'"event":"{event}"' in line]
 
 
 @pytest.mark.parametrize("policy", ["off", "observe", "enforce"])
@@ -277,6 +277,15 @@ def test_policy(ternd_factory, tmp_path, policy):
             assert len(ev) == 1
             assert ev[0]["reason"] == ("dropped" if policy == "enforce" else "observed")
             assert ev[0]["peer"].startswith("127.0.0.1:") and ev[0]["user"] == "alice"
+        c.refresh(0)
+    # The allocation's end record: one DTLS-keyed and one unencrypted flow,
+    # or nothing about media when the policy is off (nothing is tracked).
+    assert h.wait_until(lambda: audit_events(tmp_path, "allocation_deleted"), 5.0)
+    (end,) = audit_events(tmp_path, "allocation_deleted")
+    if policy == "off":
+        assert "dtls_flows" not in end and "unencrypted_flows" not in end, end
+    else:
+        assert end["dtls_flows"] == 1 and end["unencrypted_flows"] == 1, end
 
 
 # --- the probe ----------------------------------------------------------------

@@ -118,10 +118,13 @@ def test_probe_dtls_keyed_under_enforce(tls_enforce, transport):
     assert s['tern_media_packets_total{kind="rtp"}'] >= 300
     assert s["tern_media_unencrypted_flows_total"] == 0
     assert s["tern_media_unencrypted_dropped_total"] == 0
-    # The audit trail has the probe's allocation and no unencrypted flow.
+    # The audit trail has the probe's allocation and no unencrypted flow,
+    # and the allocation's end record says its one peer flow was DTLS-keyed.
     assert h.wait_until(lambda: audit(d, "allocation_deleted"), 5.0), audit(d)
     assert [r["user"] for r in audit(d, "allocation_created")] == ["tern-probe"]
     assert audit(d, "media_unencrypted") == []
+    (end,) = audit(d, "allocation_deleted")
+    assert end["dtls_flows"] == 1 and end["unencrypted_flows"] == 0, end
 
 
 def test_plain_probe_dropped_and_audited(tls_enforce):
@@ -134,6 +137,13 @@ def test_plain_probe_dropped_and_audited(tls_enforce):
     assert h.wait_until(lambda: audit(d, "media_unencrypted"), 5.0), audit(d)
     ev = audit(d, "media_unencrypted")
     assert len(ev) == 1 and ev[0]["reason"] == "dropped" and ev[0]["user"] == "tern-probe"
+    # The allocation's end record counts the flow as unencrypted.
+    alloc_id = ev[0]["allocation"]
+
+    def end_record():
+        return [r for r in audit(d, "allocation_deleted") if r["allocation"] == alloc_id]
+    assert h.wait_until(end_record, 5.0), audit(d)
+    assert end_record()[0]["unencrypted_flows"] == 1 and end_record()[0]["dtls_flows"] == 0
     s = samples(d)
     assert s["tern_media_unencrypted_flows_total"] == 1
     assert s['tern_media_packets_total{kind="dtls"}'] == 0

@@ -175,6 +175,40 @@ static void test_record_format(void **state)
 	free(c);
 }
 
+/* The media summary of an allocation's end: present (and verifiable) only
+ * when the record says it is known, zeros included. */
+static void test_record_media_summary(void **state)
+{
+	(void)state;
+	char prev[AUDIT_HEX], hash[AUDIT_HEX], line[AUDIT_LINE_MAX], why[160];
+	audit_genesis_hash(1714564799000, prev);
+	struct audit_record r = sample(0);
+	assert_true(audit_format_record(&r, AUDIT_ADDR_FULL, prev, line, sizeof(line), hash) > 0);
+	assert_null(strstr(line, "dtls_flows"));
+	assert_null(strstr(line, "unencrypted_flows"));
+
+	r.media_known = true;
+	r.dtls_flows = 2;
+	r.unencrypted_flows = 0;
+	int n = audit_format_record(&r, AUDIT_ADDR_FULL, prev, line, sizeof(line), hash);
+	assert_true(n > 0);
+	assert_non_null(strstr(line, ",\"dtls_flows\":2,\"unencrypted_flows\":0,\"hash\":"));
+
+	/* It is covered by the hash: a verifier accepts the line, and an edit of
+	 * the count breaks it. */
+	char text[2 * AUDIT_LINE_MAX];
+	struct audit_record first = { .time_ms = 1714564799000, .event = AE_TRAIL_CREATED };
+	int k = audit_format_record(&first, AUDIT_ADDR_FULL, prev, text, sizeof(text), prev);
+	assert_true(k > 0);
+	assert_true(audit_format_record(&r, AUDIT_ADDR_FULL, prev, text + k, sizeof(text) - (size_t)k,
+					hash) > 0);
+	assert_int_equal(verify_text(text, why, sizeof(why)), 0);
+	char *d = strstr(text + k, "\"dtls_flows\":2");
+	assert_non_null(d);
+	d[strlen("\"dtls_flows\":")] = '3';
+	assert_int_equal(verify_text(text, why, sizeof(why)), 2);
+}
+
 static void test_chain_intact(void **state)
 {
 	(void)state;
@@ -278,6 +312,7 @@ int main(void)
 		cmocka_unit_test(test_ring_threads),
 		cmocka_unit_test(test_addresses),
 		cmocka_unit_test(test_record_format),
+		cmocka_unit_test(test_record_media_summary),
 		cmocka_unit_test(test_chain_intact),
 		cmocka_unit_test(test_chain_edited),
 		cmocka_unit_test(test_chain_deleted),
