@@ -26,6 +26,7 @@ void allocation_free(struct allocation *a)
 	if (!a)
 		return;
 	explicit_bzero(a->key, sizeof(a->key));
+	free(a->media);                 /* turn_media_release gives it back first */
 	free(a->perms);
 	free(a->channels);
 	free(a);

@@ -97,8 +97,11 @@ struct allocation {
 	uint64_t pkts_to_peer, bytes_to_peer, pkts_to_client, bytes_to_client;
 	uint64_t peak_pps, last_tick_pkts, last_tick_ms;
 
-	/* Media assurance: flows and RTP streams seen (relay/turn/media.h). */
-	struct media_state media;
+	/* Media assurance: flows and RTP streams seen (relay/turn/media.h);
+	 * NULL until the first payload that needs it. Most allocations never
+	 * carry media (ICE gathers a relay candidate per TURN server and
+	 * transport and uses one), so they do not pay its 1.2 KB. */
+	struct media_state *media;
 	char username[];                /* username_len bytes and a NUL */
 };
 

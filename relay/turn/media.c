@@ -273,8 +273,14 @@ int media_inspect(struct media_state *m, enum metrics_direction dir, int family,
 		  const uint8_t *ip, uint16_t port, const uint8_t *p, size_t len, uint64_t now_us,
 		  enum conf_media_policy policy, enum metrics_media_kind *kind)
 {
-	enum metrics_media_kind k = media_classify(p, len);
-	*kind = k;
+	*kind = media_classify(p, len);
+	return media_inspect_kind(m, dir, family, ip, port, p, len, *kind, now_us, policy);
+}
+
+int media_inspect_kind(struct media_state *m, enum metrics_direction dir, int family,
+		       const uint8_t *ip, uint16_t port, const uint8_t *p, size_t len,
+		       enum metrics_media_kind k, uint64_t now_us, enum conf_media_policy policy)
+{
 	if (k != MK_DTLS && k != MK_RTP && k != MK_RTCP)
 		return 0;
 	int r = 0;

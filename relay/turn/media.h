@@ -90,6 +90,10 @@ enum metrics_media_kind media_classify(const uint8_t *p, size_t len);
 int media_inspect(struct media_state *m, enum metrics_direction dir, int family,
 		  const uint8_t *ip, uint16_t port, const uint8_t *p, size_t len, uint64_t now_us,
 		  enum conf_media_policy policy, enum metrics_media_kind *kind);
+/* The same for a payload already classified as `kind`. */
+int media_inspect_kind(struct media_state *m, enum metrics_direction dir, int family,
+		       const uint8_t *ip, uint16_t port, const uint8_t *p, size_t len,
+		       enum metrics_media_kind kind, uint64_t now_us, enum conf_media_policy policy);
 
 /* A stream's figures. */
 struct media_stream_figures {
@@ -103,6 +107,13 @@ struct media_stream_figures {
 void media_stream_figures(const struct media_stream *s, struct media_stream_figures *out);
 
 /* Streams with a packet in the last `quiet_us` count as live. */
+/* Whether a payload of this kind needs the allocation's media state: RTP
+ * for the stream figures, and DTLS/RTP/RTCP for the flow policy. */
+static inline bool media_needs_state(enum metrics_media_kind k, enum conf_media_policy policy)
+{
+	return k == MK_RTP || (policy != CONF_MEDIA_OFF && (k == MK_DTLS || k == MK_RTCP));
+}
+
 static inline bool media_stream_live(const struct media_stream *s, uint64_t now_us,
 				     uint64_t quiet_us)
 {

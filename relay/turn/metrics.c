@@ -104,8 +104,8 @@ void turn_audit(struct turn_server *s, enum audit_event ev, const struct allocat
 			 reason >= 0 && reason < ME_COUNT ? metrics_end_reason_names[reason] : "other");
 		if (s->snap->conf->media_policy != CONF_MEDIA_OFF) {
 			r->media_known = true;
-			r->dtls_flows = a->media.dtls_flows;
-			r->unencrypted_flows = a->media.unencrypted_flows;
+			r->dtls_flows = a->media ? a->media->dtls_flows : 0;
+			r->unencrypted_flows = a->media ? a->media->unencrypted_flows : 0;
 		}
 	}
 	else if (ev == AE_PERMISSION_DENIED)

@@ -66,6 +66,7 @@ void turn_server_destroy(struct turn_server *s)
 		turn_allocation_delete(s, s->all[s->n_allocations - 1], ME_SHUTDOWN);
 	free(s->all);
 	s->all = NULL;
+	turn_media_pool_destroy(s);
 	alloc_table_destroy(&s->table);
 	turn_snapshot_release(s->snap);
 	s->snap = NULL;
@@ -380,6 +381,7 @@ void turn_allocation_delete(struct turn_server *s, struct allocation *a,
 	mc_inc(&s->metrics.alloc_end_reason[why]);
 	observe_ended(s, a);
 	turn_allocation_release(s, a);
+	turn_media_release(s, a);
 	if (a->conn_slot)
 		*a->conn_slot = NULL;
 	else

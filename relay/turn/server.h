@@ -77,6 +77,10 @@ struct turn_server {
 	/* Every allocation of this worker, for the expiry sweep and teardown. */
 	struct allocation **all;
 	size_t all_cap;
+	/* Media states of ended allocations, kept for the next ones
+	 * (media_turn.c): after warm-up the relay path allocates nothing. */
+	struct media_pool_slot *media_pool;
+	size_t media_pool_len;
 };
 
 int turn_server_init(struct turn_server *s, struct turn_shared *shared,

@@ -76,6 +76,10 @@ bool turn_media_gate(struct turn_server *s, struct allocation *a,
 		     const struct sockaddr_storage *peer, const uint8_t *data, size_t len,
 		     enum metrics_direction dir);
 void turn_media_observe_live(struct turn_server *s);
+/* Gives an allocation's media state (if any) back to the worker's pool. */
+void turn_media_release(struct turn_server *s, struct allocation *a);
+/* Frees the pool (server teardown). */
+void turn_media_pool_destroy(struct turn_server *s);
 void turn_media_figures(const struct turn_server *s, const struct allocation *a,
 			struct alloc_figures *f);
 

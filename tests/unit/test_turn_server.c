@@ -1184,6 +1184,48 @@ static void test_channel_data_udp(void **state)
 	assert_int_equal(msg.type, stun_type(TURN_DATA, STUN_INDICATION));
 }
 
+/* The media state is made by the first payload that needs it, not by the
+ * allocation, and goes back to the worker's pool (zeroed for its next
+ * owner) when the allocation ends. */
+static void test_media_state_lazy_and_pooled(void **state)
+{
+	struct fx *f = *state;
+	f->conf.media_policy = CONF_MEDIA_OBSERVE;
+	fx_restart(f);
+	struct fx_client c, d;
+	fx_client_init(&c, "203.0.113.5:40000", TURN_UDP);
+	fx_allocated(f, &c, "alice");
+	struct allocation *al = fx_alloc_of(f, &c);
+	assert_int_equal(fx_peer_request(f, &c, TURN_CHANNEL_BIND, "8.8.8.8:3000", NULL, 0x4000), 0);
+	uint8_t buf[64];
+	size_t n = channel_data(buf, 0x4000, "hello", 5, false);
+	assert_int_equal(fx_input(f, &c, buf, n), 0);
+	assert_null(al->media);                 /* relayed, nothing to analyse */
+
+	static const uint8_t rtp[] = { 0x80, 111, 0, 1, 0, 0, 0, 0, 0, 0, 0x12, 0x34, 'x' };
+	n = channel_data(buf, 0x4000, rtp, sizeof(rtp), false);
+	assert_int_equal(fx_input(f, &c, buf, n), 0);
+	assert_non_null(al->media);
+	assert_true(al->media->stream[MD_TO_PEER][0].used);
+	assert_int_equal(al->media->stream[MD_TO_PEER][0].received, 1);
+
+	struct fx_answer a;
+	assert_int_equal(fx_refresh(f, &c, 0, &a), 0);
+	assert_int_equal(f->s.media_pool_len, 1);
+
+	fx_client_init(&d, "203.0.113.6:40000", TURN_UDP);
+	fx_allocated(f, &d, "bob");
+	struct allocation *bl = fx_alloc_of(f, &d);
+	assert_null(bl->media);
+	assert_int_equal(fx_peer_request(f, &d, TURN_CHANNEL_BIND, "8.8.8.8:3000", NULL, 0x4000), 0);
+	assert_int_equal(fx_input(f, &d, buf, n), 0);
+	assert_non_null(bl->media);
+	assert_int_equal(f->s.media_pool_len, 0);     /* taken from the pool */
+	assert_int_equal(bl->media->stream[MD_TO_PEER][0].received, 1);  /* not alice's count */
+	assert_int_equal(bl->media->unencrypted_flows, 1);   /* plain RTP, observed */
+	assert_int_equal(bl->media->dtls_flows, 0);
+}
+
 static void test_channel_data_tcp(void **state)
 {
 	struct fx *f = *state;
@@ -1628,6 +1670,7 @@ int main(void)
 		T(test_send_indication_without_allocation),
 		T(test_data_indication),
 		T(test_channel_data_udp),
+		T(test_media_state_lazy_and_pooled),
 		T(test_channel_data_tcp),
 		T(test_channel_rebinding),
 		T(test_channel_bad_requests),
