@@ -435,7 +435,8 @@ def test_drain_refuses_new_keeps_running_exits_at_zero(ternd_factory, procs, tmp
             x.close()
     d.proc.check_exit = False
     assert rc == 0, f"exit {rc} after the last allocation ended:\n{d.log()[-3000:]}"
-    assert elapsed < 2.5, f"exited {elapsed:.1f} s after the last allocation ended"
+    bound = 5.0 if SLOWED else 2.5      # one drain check (a tick) plus the shutdown
+    assert elapsed < bound, f"exited {elapsed:.1f} s after the last allocation ended"
     assert "drain: no allocation left, stopping" in d.log()
     assert notify.next(lambda m: m.get("STOPPING") == "1", 2) is not None
     assert not os.path.exists(d.pidfile), "pid file left behind"
