@@ -150,23 +150,30 @@ static void test_allocate_dont_fragment_and_fingerprint(void **state)
 	assert_true(f->io.last_df);
 }
 
+/* Logs alice in on c and sends one authenticated UDP Allocate built into m
+ * (so that a test can send the same bytes again); returns its length. */
+static size_t allocate_by_hand(struct fx *f, struct fx_client *c, struct fx_msg *m)
+{
+	fx_client_init(c, "203.0.113.5:40000", TURN_UDP);
+	fx_login(f, c, "alice");
+	fx_msg_start(f, m, TURN_ALLOCATE, STUN_REQUEST);
+	fx_add_transport(m, udp_transport);
+	fx_msg_auth(f, m, c);
+	int len = stun_build_finish(&m->b);
+	assert_true(len > 0);
+	assert_int_equal(fx_input(f, c, m->buf, (size_t)len), 1);
+	return (size_t)len;
+}
+
 static void test_allocate_retransmission(void **state)
 {
 	struct fx *f = *state;
 	struct fx_client c;
-	fx_client_init(&c, "203.0.113.5:40000", TURN_UDP);
-	fx_login(f, &c, "alice");
 	struct fx_msg m;
-	fx_msg_start(f, &m, TURN_ALLOCATE, STUN_REQUEST);
-	fx_add_transport(&m, udp_transport);
-	fx_msg_auth(f, &m, &c);
-	int len = stun_build_finish(&m.b);
-	assert_true(len > 0);
-
-	assert_int_equal(fx_input(f, &c, m.buf, (size_t)len), 1);
+	size_t len = allocate_by_hand(f, &c, &m);
 	struct fx_sent first = *fx_last_sent(f);
 	f->s.now_ms += 1500;
-	assert_int_equal(fx_input(f, &c, m.buf, (size_t)len), 1);
+	assert_int_equal(fx_input(f, &c, m.buf, len), 1);
 	const struct fx_sent *second = fx_last_sent(f);
 	assert_int_equal(second->len, first.len);
 	assert_memory_equal(second->buf, first.buf, first.len);
@@ -181,14 +188,8 @@ static void test_response_cache_one_slot(void **state)
 {
 	struct fx *f = *state;
 	struct fx_client c;
-	fx_client_init(&c, "203.0.113.5:40000", TURN_UDP);
-	fx_login(f, &c, "alice");
 	struct fx_msg al;
-	fx_msg_start(f, &al, TURN_ALLOCATE, STUN_REQUEST);
-	fx_add_transport(&al, udp_transport);
-	fx_msg_auth(f, &al, &c);
-	int len = stun_build_finish(&al.b);
-	assert_int_equal(fx_input(f, &c, al.buf, (size_t)len), 1);
+	allocate_by_hand(f, &c, &al);
 
 	/* CreatePermission carrying the Allocate's transaction id. */
 	struct fx_msg cp;
@@ -1560,18 +1561,12 @@ static void test_bug_allocate_retransmit_after_mismatch(void **state)
 {
 	struct fx *f = *state;
 	struct fx_client c;
-	fx_client_init(&c, "203.0.113.5:40000", TURN_UDP);
-	fx_login(f, &c, "alice");
 	struct fx_msg m;
-	fx_msg_start(f, &m, TURN_ALLOCATE, STUN_REQUEST);
-	fx_add_transport(&m, udp_transport);
-	fx_msg_auth(f, &m, &c);
-	int len = stun_build_finish(&m.b);
-	assert_int_equal(fx_input(f, &c, m.buf, (size_t)len), 1);
+	size_t len = allocate_by_hand(f, &c, &m);
 	struct fx_sent first = *fx_last_sent(f);
 	struct fx_answer a;
 	assert_int_equal(fx_allocate(f, &c, &a), 437);
-	assert_int_equal(fx_input(f, &c, m.buf, (size_t)len), 1);
+	assert_int_equal(fx_input(f, &c, m.buf, len), 1);
 	const struct fx_sent *again = fx_last_sent(f);
 	assert_int_equal(again->len, first.len);
 	assert_memory_equal(again->buf, first.buf, first.len);
