@@ -106,7 +106,6 @@ struct media_stream_figures {
 
 void media_stream_figures(const struct media_stream *s, struct media_stream_figures *out);
 
-/* Streams with a packet in the last `quiet_us` count as live. */
 /* Whether a payload of this kind needs the allocation's media state: RTP
  * for the stream figures, and DTLS/RTP/RTCP for the flow policy. */
 static inline bool media_needs_state(enum metrics_media_kind k, enum conf_media_policy policy)
@@ -114,6 +113,7 @@ static inline bool media_needs_state(enum metrics_media_kind k, enum conf_media_
 	return k == MK_RTP || (policy != CONF_MEDIA_OFF && (k == MK_DTLS || k == MK_RTCP));
 }
 
+/* Streams with a packet in the last `quiet_us` count as live. */
 static inline bool media_stream_live(const struct media_stream *s, uint64_t now_us,
 				     uint64_t quiet_us)
 {

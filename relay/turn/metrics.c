@@ -107,12 +107,12 @@ void turn_audit(struct turn_server *s, enum audit_event ev, const struct allocat
 			r->dtls_flows = a->media ? a->media->dtls_flows : 0;
 			r->unencrypted_flows = a->media ? a->media->unencrypted_flows : 0;
 		}
-	}
-	else if (ev == AE_PERMISSION_DENIED)
+	} else if (ev == AE_PERMISSION_DENIED) {
 		snprintf(r->reason, sizeof(r->reason), "peer_policy");
-	else if (ev == AE_MEDIA_UNENCRYPTED)
+	} else if (ev == AE_MEDIA_UNENCRYPTED) {
 		snprintf(r->reason, sizeof(r->reason), "%s",
 			 reason == CONF_MEDIA_ENFORCE ? "dropped" : "observed");
+	}
 	if (peer)
 		audit_addr_of(&r->peer, peer);
 	audit_ring_commit(s->audit);
