@@ -790,6 +790,7 @@ def machine():
 
 
 def main():
+    global ONLY
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="about a minute, 1 repeat (CI smoke)")
     ap.add_argument("--callgrind", action="store_true", help="with --quick: also callgrind")
@@ -806,8 +807,9 @@ def main():
                     help="CPU placement: all on one CPU (default), servers and load "
                          "generator on one each, or the scheduler's choice")
     ap.add_argument("--only", metavar="GROUPS",
-                    help="comma-separated measurement groups to run (no callgrind unless asked): udp (CPU per packet, "
-                         "latency, max rate), media, alloc, mem, stream (TCP/TLS)")
+                    help="comma-separated measurement groups to run (no callgrind unless "
+                         "asked): udp (CPU per packet, latency, max rate), media, alloc, "
+                         "mem, stream (TCP/TLS)")
     ap.add_argument("--report", metavar="FILE.jsonl",
                     help="print the table of an earlier run's JSON lines, run nothing")
     ap.add_argument("--out", help="JSON lines file (default: in the temporary directory)")
@@ -815,7 +817,6 @@ def main():
     if a.report:
         return report_file(a.report)
     set_pinning(a.pin)
-    global ONLY
     if a.only:
         ONLY = set(a.only.split(","))
         bad = ONLY - {"udp", "media", "alloc", "mem", "stream"}
