@@ -25,6 +25,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 import turnclient as tc  # noqa: E402
+from ports import bindable as _bindable, free_port  # noqa: E402,F401
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 TERND = os.environ.get("TERND", os.path.join(REPO, "build", "relay", "io", "ternd"))
@@ -79,34 +80,6 @@ if WRAP:
 
 
 # --- ports -------------------------------------------------------------------
-def _bindable(host, port, kind):
-    fam = tc.family_of(host)
-    s = socket.socket(fam, kind)
-    try:
-        if kind == socket.SOCK_STREAM:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind((host, port))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-
-def free_port(hosts=("127.0.0.1", "::1"), tries=50):
-    """A port that is free for both UDP and TCP on every host: ask the kernel
-    for one on the first host, then check the rest."""
-    for _ in range(tries):
-        s = socket.socket(tc.family_of(hosts[0]), socket.SOCK_DGRAM)
-        s.bind((hosts[0], 0))
-        port = s.getsockname()[1]
-        s.close()
-        if all(_bindable(h, port, k) for h in hosts
-               for k in (socket.SOCK_DGRAM, socket.SOCK_STREAM)):
-            return port
-    raise RuntimeError("no free port found")
-
-
 def relay_range(size=200, hosts=("127.0.0.1", "::1"), tries=50):
     """A random block of `size` UDP ports inside the relay block (20000-30000
     unless $TERN_RELAY_BLOCK says) with nothing bound on any of them."""

@@ -18,6 +18,8 @@ import subprocess
 import threading
 import time
 
+from ports import free_port
+
 REDIS_SERVER = os.environ.get("REDIS_SERVER", "redis-server")
 STOP_GRACE = 5.0
 
@@ -87,15 +89,9 @@ class SimpleSpawner:
             p.stop()
 
 
-def free_tcp_port(avoid=(6379, 3478)):
-    for _ in range(50):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
-        if port not in avoid:
-            return port
-    raise RuntimeError("no free TCP port")
+def free_tcp_port():
+    """A free port on 127.0.0.1 from the run's one picker (ports.py)."""
+    return free_port(("127.0.0.1",))
 
 
 # --- RESP ------------------------------------------------------------------------
